@@ -1,0 +1,85 @@
+package engineio
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// Config configures a Server. The zero value of every field means its
+// documented default.
+type Config struct {
+	// PingInterval is the time between server pings. Default 25s.
+	PingInterval time.Duration
+	// PingTimeout is how long the server waits for the pong. Default 20s.
+	PingTimeout time.Duration
+	// MaxPayload is the largest message or polling body, in bytes, a client
+	// may send (Node's maxHttpBufferSize; advertised as maxPayload). A larger
+	// one closes the session. Default 1,000,000.
+	MaxPayload int64
+	// UpgradeTimeout bounds the polling to WebSocket upgrade. Default 10s.
+	UpgradeTimeout time.Duration
+	// DisablePolling and DisableWebSocket turn a transport off. Both off is
+	// an error.
+	DisablePolling   bool
+	DisableWebSocket bool
+	// DisableUpgrades stops polling sessions from upgrading.
+	DisableUpgrades bool
+	// MaxQueue is how many frames may wait to be written to one session
+	// before it is closed as a slow consumer. Default 4096.
+	MaxQueue int
+	// WriteTimeout bounds one WebSocket write. Default 10s.
+	WriteTimeout time.Duration
+	// CORS sets the cross-origin policy. The zero value sends no CORS
+	// headers.
+	CORS CORS
+	// AllowRequest, when set, vets each handshake request; a non-nil error
+	// refuses it with 403 and the error's text as message.
+	AllowRequest func(r *http.Request) error
+	// OnSession is called for each new session, before any of its messages
+	// are delivered; it must call Session.SetHandler. Required.
+	OnSession func(s *Session)
+	// Logger receives diagnostics. Nil discards them.
+	Logger *slog.Logger
+	// ReadBufferSize is the per-WebSocket read buffer in bytes. Default 512;
+	// larger messages are read straight into their own buffer.
+	ReadBufferSize int
+}
+
+// CORS is the cross-origin policy of the Engine.IO endpoint.
+type CORS struct {
+	// AllowOrigin reports whether a request's Origin may read responses. Nil
+	// allows no origin (no CORS headers are sent).
+	AllowOrigin func(origin string) bool
+	// Credentials sets Access-Control-Allow-Credentials: true.
+	Credentials bool
+	// MaxAge is the preflight cache time; zero omits the header.
+	MaxAge time.Duration
+}
+
+func (c *Config) setDefaults() {
+	if c.PingInterval <= 0 {
+		c.PingInterval = 25 * time.Second
+	}
+	if c.PingTimeout <= 0 {
+		c.PingTimeout = 20 * time.Second
+	}
+	if c.MaxPayload <= 0 {
+		c.MaxPayload = 1_000_000
+	}
+	if c.UpgradeTimeout <= 0 {
+		c.UpgradeTimeout = 10 * time.Second
+	}
+	if c.MaxQueue <= 0 {
+		c.MaxQueue = 4096
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+	if c.ReadBufferSize <= 0 {
+		c.ReadBufferSize = 512
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}

@@ -1,0 +1,70 @@
+package engineio
+
+import (
+	"encoding/json"
+	"net/http"
+)
+
+// Code is an Engine.IO HTTP error code, sent as {"code":N,"message":"..."}.
+type Code int
+
+// The standard Engine.IO error codes.
+const (
+	CodeUnknownTransport   Code = 0
+	CodeUnknownSID         Code = 1
+	CodeBadHandshakeMethod Code = 2
+	CodeBadRequest         Code = 3
+	CodeForbidden          Code = 4
+	CodeUnsupportedVersion Code = 5
+)
+
+var codeMessages = [...]string{
+	CodeUnknownTransport:   "Transport unknown",
+	CodeUnknownSID:         "Session ID unknown",
+	CodeBadHandshakeMethod: "Bad handshake method",
+	CodeBadRequest:         "Bad request",
+	CodeForbidden:          "Forbidden",
+	CodeUnsupportedVersion: "Unsupported protocol version",
+}
+
+// String returns the standard message of the code.
+func (c Code) String() string {
+	if c >= 0 && int(c) < len(codeMessages) {
+		return codeMessages[c]
+	}
+	return "Unknown error"
+}
+
+// writeError answers a request with the code's JSON body: 403 for
+// CodeForbidden, 400 otherwise. message overrides the standard text when
+// not empty.
+func writeError(w http.ResponseWriter, c Code, message string) {
+	if message == "" {
+		message = c.String()
+	}
+	status := http.StatusBadRequest
+	if c == CodeForbidden {
+		status = http.StatusForbidden
+	}
+	body, _ := json.Marshal(struct {
+		Code    Code   `json:"code"`
+		Message string `json:"message"`
+	}{c, message}) // cannot fail: a struct of an int and a string
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(body) // the client may be gone; nothing left to tell it
+}
+
+// Close reasons reported to Handler.OnClose. They match the reasons Node's
+// engine.io reports.
+const (
+	ReasonTransportClose = "transport close"
+	ReasonTransportError = "transport error"
+	ReasonPingTimeout    = "ping timeout"
+	ReasonParseError     = "parse error"
+	ReasonForcedClose    = "forced close"
+	ReasonServerShutdown = "server shutting down"
+	// ReasonSlowConsumer is Parley's own: the session's send queue overflowed.
+	ReasonSlowConsumer = "slow consumer"
+)

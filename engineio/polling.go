@@ -1,0 +1,159 @@
+package engineio
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+)
+
+// servePolling answers one long-polling request of the session.
+func (s *Session) servePolling(w http.ResponseWriter, r *http.Request) {
+	switch r.Method {
+	case http.MethodGet:
+		s.servePoll(w, r)
+	case http.MethodPost:
+		s.serveData(w, r)
+	default:
+		writeError(w, CodeBadRequest, "")
+	}
+}
+
+// servePoll holds a GET until frames are queued, then writes them all.
+func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	if s.transport != transportPolling {
+		s.mu.Unlock()
+		writeError(w, CodeBadRequest, "")
+		return
+	}
+	if s.state == stateClosed {
+		s.mu.Unlock()
+		writeError(w, CodeUnknownSID, "")
+		return
+	}
+	if s.pollWaiting {
+		s.mu.Unlock()
+		s.srv.cfg.Logger.Debug("engineio: overlapping poll", "sid", s.id)
+		writeError(w, CodeBadRequest, "")
+		s.closeNow(ReasonTransportError)
+		return
+	}
+	if len(s.queue) == 0 && !s.upgrading && s.state == stateOpen {
+		if s.pollWake == nil {
+			s.pollWake = make(chan struct{}, 1)
+		}
+		s.pollWaiting = true
+		wake := s.pollWake
+		s.mu.Unlock()
+		select {
+		case <-wake:
+		case <-r.Context().Done():
+			s.mu.Lock()
+			s.pollWaiting = false
+			s.mu.Unlock()
+			s.closeNow(ReasonTransportError)
+			return
+		}
+		s.mu.Lock()
+		s.pollWaiting = false
+	}
+	var batch []*Frame
+	if s.transport == transportPolling {
+		batch = s.queue
+		s.queue = nil
+		// The close packet travels alone, in the response after the last
+		// frames: socket.io-client handles packets a tick after the
+		// transport, so a close in the same payload would overtake them.
+		if i := slices.Index(batch, frameClose); i > 0 {
+			s.queue = append(s.queue, frameClose)
+			batch = batch[:i]
+		}
+	}
+	closed := s.state == stateClosed
+	s.mu.Unlock()
+
+	final := false
+	size := 0
+	for _, f := range batch {
+		size += len(f.pollBytes()) + 1
+		final = final || f == frameClose
+	}
+	var body []byte
+	switch {
+	case len(batch) > 0:
+		body = make([]byte, 0, size)
+		for i, f := range batch {
+			if i > 0 {
+				body = append(body, recordSeparator)
+			}
+			body = append(body, f.pollBytes()...)
+		}
+	case closed:
+		body = frameClose.pollBytes()
+	default:
+		body = frameNoop.pollBytes() // released for an upgrade
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=UTF-8")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	_, err := w.Write(body)
+	if final {
+		s.closeNow(s.closingReason())
+		return
+	}
+	if err != nil {
+		s.closeNow(ReasonTransportError)
+	}
+}
+
+// serveData reads a POST body of packets and delivers them.
+func (s *Session) serveData(w http.ResponseWriter, r *http.Request) {
+	max := s.srv.cfg.MaxPayload
+	if r.ContentLength > max {
+		w.Header().Set("Connection", "close")
+		w.WriteHeader(http.StatusRequestEntityTooLarge)
+		s.closeNow(ReasonTransportError)
+		return
+	}
+	s.mu.Lock()
+	if s.transport != transportPolling {
+		s.mu.Unlock()
+		writeError(w, CodeBadRequest, "")
+		return
+	}
+	if s.posting {
+		s.mu.Unlock()
+		writeError(w, CodeBadRequest, "")
+		s.closeNow(ReasonTransportError)
+		return
+	}
+	s.posting = true
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.posting = false
+		s.mu.Unlock()
+	}()
+
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			w.Header().Set("Connection", "close")
+			w.WriteHeader(http.StatusRequestEntityTooLarge)
+		}
+		s.closeNow(ReasonTransportError)
+		return
+	}
+	if err := decodePayload(body, func(p packet) error { s.receive(p); return nil }); err != nil {
+		writeError(w, CodeBadRequest, "")
+		s.closeNow(ReasonParseError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html")
+	h.Set("Content-Length", "2")
+	_, _ = io.WriteString(w, "ok") // the client may be gone; its next request tells
+}

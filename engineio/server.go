@@ -1,0 +1,282 @@
+package engineio
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Sentinel errors.
+var (
+	// ErrClosed reports a send on a closed or closing session.
+	ErrClosed = errors.New("engineio: session closed")
+	// ErrSlowConsumer reports a send that overflowed the session's queue;
+	// the session is closed.
+	ErrSlowConsumer = errors.New("engineio: slow consumer")
+	// ErrNoHandler reports a Config without OnSession.
+	ErrNoHandler = errors.New("engineio: OnSession is required")
+	// ErrNoTransport reports a Config that disables both transports.
+	ErrNoTransport = errors.New("engineio: no transport enabled")
+)
+
+// Server is an Engine.IO v4 server. It is an http.Handler for the engine's
+// path (for example /socket.io/).
+type Server struct {
+	cfg       Config
+	handshake []byte // JSON of the open packet minus sid, precomputed
+
+	mu       sync.RWMutex
+	sessions map[string]*Session
+	closing  bool
+	drained  chan struct{} // closed when closing and sessions is empty
+}
+
+// New validates cfg, fills its defaults and returns a Server. It starts no
+// goroutine.
+func New(cfg Config) (*Server, error) {
+	cfg.setDefaults()
+	if cfg.OnSession == nil {
+		return nil, ErrNoHandler
+	}
+	if cfg.DisablePolling && cfg.DisableWebSocket {
+		return nil, ErrNoTransport
+	}
+	s := &Server{cfg: cfg, sessions: make(map[string]*Session)}
+	return s, nil
+}
+
+// Config returns the server's configuration with defaults filled in.
+func (srv *Server) Config() Config { return srv.cfg }
+
+// Count returns the number of open sessions.
+func (srv *Server) Count() int {
+	srv.mu.RLock()
+	defer srv.mu.RUnlock()
+	return len(srv.sessions)
+}
+
+// ServeHTTP serves the Engine.IO endpoint: handshakes, polling requests and
+// WebSocket upgrades.
+func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if srv.writeCORS(w, r) {
+		return
+	}
+	q := r.URL.Query()
+	transport := q.Get("transport")
+	if !srv.transportAllowed(transport) {
+		writeError(w, CodeUnknownTransport, "")
+		return
+	}
+	if q.Get("EIO") != "4" {
+		writeError(w, CodeUnsupportedVersion, "")
+		return
+	}
+	upgrade := isWebSocketUpgrade(r)
+	sid := q.Get("sid")
+	if sid == "" {
+		srv.handshakeRequest(w, r, transport, upgrade)
+		return
+	}
+	srv.mu.RLock()
+	sess := srv.sessions[sid]
+	srv.mu.RUnlock()
+	if sess == nil {
+		writeError(w, CodeUnknownSID, "")
+		return
+	}
+	switch {
+	case transport == "websocket" && upgrade:
+		if srv.cfg.DisableUpgrades {
+			writeError(w, CodeBadRequest, "")
+			return
+		}
+		srv.serveUpgrade(w, r, sess)
+	case transport == "polling" && !upgrade:
+		sess.servePolling(w, r)
+	default:
+		writeError(w, CodeBadRequest, "")
+	}
+}
+
+func (srv *Server) transportAllowed(t string) bool {
+	switch t {
+	case "polling":
+		return !srv.cfg.DisablePolling
+	case "websocket":
+		return !srv.cfg.DisableWebSocket
+	}
+	return false
+}
+
+func (srv *Server) handshakeRequest(w http.ResponseWriter, r *http.Request, transport string, upgrade bool) {
+	if r.Method != http.MethodGet {
+		writeError(w, CodeBadHandshakeMethod, "")
+		return
+	}
+	if transport == "websocket" && !upgrade {
+		writeError(w, CodeBadRequest, "")
+		return
+	}
+	if allow := srv.cfg.AllowRequest; allow != nil {
+		if err := allow(r); err != nil {
+			writeError(w, CodeForbidden, err.Error())
+			return
+		}
+	}
+	if transport == "websocket" {
+		srv.serveWebSocket(w, r)
+		return
+	}
+	sess := srv.newSession(r, transportPolling)
+	if sess == nil {
+		writeError(w, CodeBadRequest, "server shutting down")
+		return
+	}
+	sess.mu.Lock()
+	sess.queue = append(sess.queue, srv.openFrame(sess.id, transportPolling))
+	sess.mu.Unlock()
+	srv.start(sess)
+	sess.servePolling(w, r)
+}
+
+// newSession registers a session, or returns nil when the server is
+// closing.
+func (srv *Server) newSession(r *http.Request, transport int) *Session {
+	sess := &Session{
+		srv:       srv,
+		id:        newID(),
+		transport: transport,
+		hs: Handshake{
+			Header:     r.Header.Clone(),
+			Query:      r.URL.Query(),
+			RemoteAddr: r.RemoteAddr,
+			Secure:     r.TLS != nil,
+			Time:       time.Now(),
+		},
+	}
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if srv.closing {
+		return nil
+	}
+	srv.sessions[sess.id] = sess
+	return sess
+}
+
+// start hands the session to OnSession and starts its heartbeat.
+func (srv *Server) start(sess *Session) {
+	srv.cfg.OnSession(sess)
+	sess.mu.Lock()
+	sess.resetTimerLocked(srv.cfg.PingInterval)
+	sess.mu.Unlock()
+}
+
+func (srv *Server) remove(sess *Session) {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if srv.sessions[sess.id] == sess {
+		delete(srv.sessions, sess.id)
+	}
+	if srv.closing && len(srv.sessions) == 0 && srv.drained != nil {
+		close(srv.drained)
+		srv.drained = nil
+	}
+}
+
+// openFrame builds the handshake packet. A session that starts on
+// WebSocket has nothing to upgrade to.
+func (srv *Server) openFrame(sid string, transport int) *Frame {
+	upgrades := []string{}
+	if transport == transportPolling && !srv.cfg.DisableWebSocket && !srv.cfg.DisableUpgrades {
+		upgrades = append(upgrades, "websocket")
+	}
+	b, _ := json.Marshal(struct {
+		SID          string   `json:"sid"`
+		Upgrades     []string `json:"upgrades"`
+		PingInterval int64    `json:"pingInterval"`
+		PingTimeout  int64    `json:"pingTimeout"`
+		MaxPayload   int64    `json:"maxPayload"`
+	}{sid, upgrades, srv.cfg.PingInterval.Milliseconds(), srv.cfg.PingTimeout.Milliseconds(), srv.cfg.MaxPayload}) // cannot fail: plain values
+	return &Frame{typ: typeOpen, data: b}
+}
+
+// Close closes every session with ReasonServerShutdown, letting queued
+// frames drain, and refuses new handshakes. It returns when all sessions are
+// gone or ctx is done, in which case the rest are dropped and ctx.Err() is
+// returned. It is safe to call more than once.
+func (srv *Server) Close(ctx context.Context) error {
+	srv.mu.Lock()
+	if !srv.closing {
+		srv.closing = true
+		if len(srv.sessions) > 0 {
+			srv.drained = make(chan struct{})
+		}
+	}
+	drained := srv.drained
+	list := make([]*Session, 0, len(srv.sessions))
+	for _, s := range srv.sessions {
+		list = append(list, s)
+	}
+	srv.mu.Unlock()
+	for _, s := range list {
+		s.Close(ReasonServerShutdown)
+	}
+	if drained == nil {
+		return nil
+	}
+	select {
+	case <-drained:
+		return nil
+	case <-ctx.Done():
+		for _, s := range list {
+			s.closeNow(ReasonServerShutdown)
+		}
+		return ctx.Err()
+	}
+}
+
+// writeCORS sets CORS headers and answers a preflight. It reports whether
+// the request was fully answered.
+func (srv *Server) writeCORS(w http.ResponseWriter, r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	c := srv.cfg.CORS
+	allowed := origin != "" && c.AllowOrigin != nil && c.AllowOrigin(origin)
+	if allowed {
+		h := w.Header()
+		h.Set("Access-Control-Allow-Origin", origin)
+		h.Add("Vary", "Origin")
+		if c.Credentials {
+			h.Set("Access-Control-Allow-Credentials", "true")
+		}
+	}
+	if r.Method != http.MethodOptions {
+		return false
+	}
+	if allowed {
+		h := w.Header()
+		h.Set("Access-Control-Allow-Methods", "GET,HEAD,PUT,PATCH,POST,DELETE")
+		if req := r.Header.Get("Access-Control-Request-Headers"); req != "" {
+			h.Set("Access-Control-Allow-Headers", req)
+			h.Add("Vary", "Access-Control-Request-Headers")
+		}
+		if c.MaxAge > 0 {
+			h.Set("Access-Control-Max-Age", strconv.Itoa(int(c.MaxAge/time.Second)))
+		}
+	}
+	h := w.Header()
+	h.Set("Content-Length", "0")
+	w.WriteHeader(http.StatusNoContent)
+	return true
+}
+
+func newID() string {
+	var b [15]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never returns an error
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}

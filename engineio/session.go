@@ -1,0 +1,347 @@
+package engineio
+
+import (
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+)
+
+// Handler receives one session's messages and its close.
+type Handler interface {
+	// OnMessage is called for each message, one at a time, in order. data
+	// belongs to the handler.
+	OnMessage(data []byte, binary bool)
+	// OnClose is called once, with the reason, after the session closed.
+	OnClose(reason string)
+}
+
+// Handshake describes the HTTP request that opened a session.
+type Handshake struct {
+	Header     http.Header
+	Query      url.Values
+	RemoteAddr string
+	Secure     bool
+	Time       time.Time
+}
+
+const (
+	transportPolling = iota
+	transportWebSocket
+)
+
+const (
+	stateOpen = iota
+	stateClosing
+	stateClosed
+)
+
+// closeGrace bounds how long a closing session waits for its last frames to
+// be written (polling: for the client's next GET).
+const closeGrace = 5 * time.Second
+
+// Session is one Engine.IO connection.
+type Session struct {
+	srv     *Server
+	id      string
+	hs      Handshake
+	handler Handler
+
+	recvMu sync.Mutex // serialises handler.OnMessage
+
+	mu          sync.Mutex
+	state       int
+	reason      string // close reason while closing
+	transport   int
+	upgrading   bool
+	queue       []*Frame
+	spare       []*Frame
+	pollWaiting bool
+	pollWake    chan struct{}
+	posting     bool
+	ws          net.Conn
+	writing     bool
+	timer       *time.Timer
+	due         time.Time
+	awaitPong   bool
+}
+
+// ID returns the session id (sid).
+func (s *Session) ID() string { return s.id }
+
+// Handshake returns the request that opened the session.
+func (s *Session) Handshake() Handshake { return s.hs }
+
+// SetHandler installs the session's handler. It must be called from
+// Config.OnSession.
+func (s *Session) SetHandler(h Handler) { s.handler = h }
+
+// Transport returns "polling" or "websocket".
+func (s *Session) Transport() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.transport == transportWebSocket {
+		return "websocket"
+	}
+	return "polling"
+}
+
+// Send queues f. It fails with ErrClosed on a closed session, and with
+// ErrSlowConsumer, closing the session, when the queue is full.
+func (s *Session) Send(f *Frame) error {
+	s.mu.Lock()
+	if s.state != stateOpen {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	if len(s.queue) >= s.srv.cfg.MaxQueue {
+		s.mu.Unlock()
+		s.srv.cfg.Logger.Warn("engineio: closing slow consumer", "sid", s.id, "queued", s.srv.cfg.MaxQueue)
+		s.closeNow(ReasonSlowConsumer)
+		return ErrSlowConsumer
+	}
+	s.queue = append(s.queue, f)
+	s.kickLocked()
+	s.mu.Unlock()
+	return nil
+}
+
+// SendBatch queues frames atomically: all or none, in order.
+func (s *Session) SendBatch(fs []*Frame) error {
+	s.mu.Lock()
+	if s.state != stateOpen {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	if len(s.queue)+len(fs) > s.srv.cfg.MaxQueue {
+		s.mu.Unlock()
+		s.closeNow(ReasonSlowConsumer)
+		return ErrSlowConsumer
+	}
+	s.queue = append(s.queue, fs...)
+	s.kickLocked()
+	s.mu.Unlock()
+	return nil
+}
+
+// Writable reports whether a frame sent now would be written at once: a
+// WebSocket with no write in progress, or a pending polling GET. Volatile
+// packets are dropped when it is false, as in Node.
+func (s *Session) Writable() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state != stateOpen {
+		return false
+	}
+	if s.transport == transportWebSocket {
+		return !s.writing && len(s.queue) == 0
+	}
+	return s.pollWaiting && !s.upgrading
+}
+
+// kickLocked starts delivery of the queue: a writer goroutine for a
+// WebSocket, or a wake-up for a waiting GET.
+func (s *Session) kickLocked() {
+	switch {
+	case s.transport == transportWebSocket && s.ws != nil:
+		if !s.writing {
+			s.writing = true
+			go s.writeLoop(s.ws)
+		}
+	case s.pollWaiting:
+		s.wakePollLocked()
+	}
+}
+
+func (s *Session) wakePollLocked() {
+	select {
+	case s.pollWake <- struct{}{}:
+	default:
+	}
+}
+
+// writeLoop drains the queue to conn, everything queued in one write, until
+// the queue is empty. It is the only writer of an attached WebSocket.
+func (s *Session) writeLoop(conn net.Conn) {
+	var bufs net.Buffers
+	for {
+		s.mu.Lock()
+		if len(s.queue) == 0 || s.ws != conn {
+			s.writing = false
+			s.mu.Unlock()
+			return
+		}
+		batch := s.queue
+		s.queue = s.spare[:0]
+		s.spare = nil
+		s.mu.Unlock()
+
+		final := false
+		bufs = bufs[:0]
+		for _, f := range batch {
+			bufs = append(bufs, f.wsBytes())
+			final = final || f == frameWSClose
+		}
+		_ = conn.SetWriteDeadline(time.Now().Add(s.srv.cfg.WriteTimeout)) // fails only on a closed conn, which the write reports
+		w := bufs
+		_, err := w.WriteTo(conn)
+		clear(batch)
+		s.mu.Lock()
+		s.spare = batch[:0]
+		if final || err != nil {
+			s.writing = false
+		}
+		s.mu.Unlock()
+		if err != nil {
+			s.closeNow(ReasonTransportError)
+			return
+		}
+		if final {
+			s.closeNow(s.closingReason())
+			return
+		}
+	}
+}
+
+func (s *Session) closingReason() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.reason == "" {
+		return ReasonForcedClose
+	}
+	return s.reason
+}
+
+// receive handles one decoded packet from either transport.
+func (s *Session) receive(p packet) {
+	switch p.typ {
+	case typeMessage:
+		s.mu.Lock()
+		open := s.state == stateOpen
+		s.mu.Unlock()
+		if !open {
+			return
+		}
+		s.recvMu.Lock()
+		s.handler.OnMessage(p.data, p.binary)
+		s.recvMu.Unlock()
+	case typePong:
+		s.mu.Lock()
+		if s.awaitPong && s.state == stateOpen {
+			s.awaitPong = false
+			s.resetTimerLocked(s.srv.cfg.PingInterval)
+		}
+		s.mu.Unlock()
+	case typePing:
+		// Engine.IO v4 clients do not ping; answer anyway, as Node does.
+		_ = s.Send(newControl(typePong, string(p.data))) // a closed session needs no pong
+	case typeClose:
+		s.closeNow(ReasonTransportClose)
+	case typeNoop, typeUpgrade:
+	default:
+		s.closeNow(ReasonParseError)
+	}
+}
+
+// resetTimerLocked arms the heartbeat timer to fire after d.
+func (s *Session) resetTimerLocked(d time.Duration) {
+	s.due = time.Now().Add(d)
+	if s.timer == nil {
+		s.timer = time.AfterFunc(d, s.onTimer)
+		return
+	}
+	s.timer.Reset(d)
+}
+
+// onTimer drives the heartbeat: send a ping, then close if no pong came in
+// time. It also finishes a close whose last frames were never fetched.
+func (s *Session) onTimer() {
+	s.mu.Lock()
+	if time.Now().Before(s.due) {
+		s.mu.Unlock() // a stale firing; the timer was re-armed
+		return
+	}
+	switch {
+	case s.state == stateClosing:
+		s.mu.Unlock()
+		s.closeNow(s.closingReason())
+	case s.state != stateOpen:
+		s.mu.Unlock()
+	case s.awaitPong:
+		s.mu.Unlock()
+		s.closeNow(ReasonPingTimeout)
+	default:
+		s.awaitPong = true
+		s.resetTimerLocked(s.srv.cfg.PingTimeout)
+		s.queue = append(s.queue, framePing)
+		s.kickLocked()
+		s.mu.Unlock()
+	}
+}
+
+// Close closes the session gracefully: frames already queued are written,
+// then the transport is closed (a close packet over polling, a close frame
+// over WebSocket) and the handler's OnClose gets reason.
+func (s *Session) Close(reason string) {
+	s.mu.Lock()
+	if s.state != stateOpen {
+		s.mu.Unlock()
+		return
+	}
+	s.state = stateClosing
+	s.reason = reason
+	if s.transport == transportWebSocket && s.ws != nil {
+		s.queue = append(s.queue, frameWSClose)
+	} else {
+		s.queue = append(s.queue, frameClose)
+	}
+	s.resetTimerLocked(closeGrace)
+	if s.transport == transportWebSocket && s.ws != nil {
+		if !s.writing {
+			s.writing = true
+			go s.writeLoop(s.ws)
+		}
+	} else if s.pollWaiting {
+		s.wakePollLocked()
+	}
+	s.mu.Unlock()
+}
+
+// closeNow closes the session at once and reports reason to the handler.
+func (s *Session) closeNow(reason string) {
+	s.mu.Lock()
+	if s.state == stateClosed {
+		s.mu.Unlock()
+		return
+	}
+	s.state = stateClosed
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	conn := s.ws
+	s.queue = nil
+	s.spare = nil
+	if s.pollWaiting {
+		s.wakePollLocked()
+	}
+	s.mu.Unlock()
+	if conn != nil {
+		_ = conn.Close() // the peer may have closed it already
+	}
+	s.srv.remove(s)
+	if s.handler != nil {
+		s.handler.OnClose(reason)
+	}
+}
+
+// frameWSClose is a WebSocket close frame with status 1000.
+var frameWSClose = func() *Frame {
+	f := &Frame{typ: typeClose}
+	f.wsOnce.Do(func() { f.ws = appendWSFrame(nil, opClose, nil, []byte{0x03, 0xe8}) })
+	return f
+}()
+
+// Terminate closes the session at once, without draining its queue, and
+// reports reason to the handler. Use it for protocol violations.
+func (s *Session) Terminate(reason string) { s.closeNow(reason) }

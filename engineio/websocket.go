@@ -1,0 +1,340 @@
+package engineio
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gobwas/ws"
+)
+
+// errProtocol reports a WebSocket frame that breaks RFC 6455.
+var errProtocol = errors.New("engineio: websocket protocol error")
+
+// errTooLarge reports a message above MaxPayload.
+var errTooLarge = errors.New("engineio: message too large")
+
+func isWebSocketUpgrade(r *http.Request) bool {
+	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+}
+
+// upgrade hijacks the request's connection and completes the WebSocket
+// handshake. The returned reader holds any bytes the client sent early.
+func (srv *Server) upgrade(w http.ResponseWriter, r *http.Request) (net.Conn, *bufio.Reader, bool) {
+	u := ws.HTTPUpgrader{}
+	conn, rw, _, err := u.Upgrade(r, w)
+	if err != nil {
+		srv.cfg.Logger.Debug("engineio: websocket upgrade failed", "err", err)
+		if conn != nil {
+			_ = conn.Close() // the handshake failed; the peer gets EOF
+		}
+		return nil, nil, false
+	}
+	br := rw.Reader
+	if br.Buffered() == 0 {
+		// Drop the server's 4 KiB buffer: idle connections are most of them.
+		br = bufio.NewReaderSize(conn, srv.cfg.ReadBufferSize)
+	}
+	return conn, br, true
+}
+
+// serveWebSocket opens a session directly over WebSocket.
+func (srv *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
+	sess := srv.newSession(r, transportWebSocket)
+	if sess == nil {
+		writeError(w, CodeBadRequest, "server shutting down")
+		return
+	}
+	conn, br, ok := srv.upgrade(w, r)
+	if !ok {
+		sess.closeNow(ReasonTransportError)
+		return
+	}
+	sess.mu.Lock()
+	sess.ws = conn
+	sess.queue = append(sess.queue, srv.openFrame(sess.id, transportWebSocket))
+	sess.mu.Unlock()
+	srv.start(sess)
+	sess.mu.Lock()
+	sess.kickLocked()
+	sess.mu.Unlock()
+	// The reader runs in a fresh goroutine so that the HTTP server's
+	// per-request state (its 4 KiB buffers, the request goroutine's grown
+	// stack) is freed now rather than held for the connection's life.
+	go func() {
+		err := sess.readLoop(conn, br)
+		sess.closeNow(closeReasonFor(err))
+	}()
+}
+
+func closeReasonFor(err error) string {
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), errors.Is(err, errPeerClose):
+		return ReasonTransportClose
+	case errors.Is(err, ErrParse):
+		return ReasonParseError
+	default:
+		return ReasonTransportError
+	}
+}
+
+// serveUpgrade runs the probe of a polling session's upgrade to WebSocket.
+func (srv *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, sess *Session) {
+	sess.mu.Lock()
+	busy := sess.transport != transportPolling || sess.upgrading || sess.state != stateOpen
+	sess.mu.Unlock()
+	if busy {
+		writeError(w, CodeBadRequest, "")
+		return
+	}
+	conn, br, ok := srv.upgrade(w, r)
+	if !ok {
+		return
+	}
+	go srv.runUpgrade(sess, conn, br) // see serveWebSocket for why a fresh goroutine
+}
+
+// runUpgrade probes the new WebSocket and, once the client confirms, reads
+// the session from it.
+func (srv *Server) runUpgrade(sess *Session, conn net.Conn, br *bufio.Reader) {
+	timer := time.AfterFunc(srv.cfg.UpgradeTimeout, func() {
+		_ = conn.Close() // ends the probe's reads; the session stays on polling
+	})
+	upgraded, err := sess.probe(conn, br)
+	timer.Stop()
+	if !upgraded {
+		sess.mu.Lock()
+		sess.upgrading = false
+		sess.mu.Unlock()
+		_ = conn.Close() // the probe failed; polling goes on
+		srv.cfg.Logger.Debug("engineio: upgrade failed", "sid", sess.id, "err", err)
+		return
+	}
+	err = sess.readLoop(conn, br)
+	sess.closeNow(closeReasonFor(err))
+}
+
+// probe answers "2probe" with "3probe", releases the pending poll, and on
+// "5" moves the session to conn.
+func (s *Session) probe(conn net.Conn, br *bufio.Reader) (bool, error) {
+	var buf []byte
+	for {
+		op, msg, err := s.readMessage(conn, br, &buf)
+		if err != nil {
+			return false, err
+		}
+		if op != opText {
+			return false, fmt.Errorf("binary frame during probe: %w", errProtocol)
+		}
+		switch string(msg) {
+		case "2probe":
+			_ = conn.SetWriteDeadline(time.Now().Add(s.srv.cfg.WriteTimeout)) // a failed write reports it
+			if _, err := conn.Write(frameProbePong.wsBytes()); err != nil {
+				return false, err
+			}
+			s.mu.Lock()
+			if s.state != stateOpen {
+				s.mu.Unlock()
+				return false, ErrClosed
+			}
+			s.upgrading = true
+			if s.pollWaiting {
+				s.wakePollLocked()
+			}
+			s.mu.Unlock()
+		case "5":
+			s.mu.Lock()
+			if s.state != stateOpen || !s.upgrading {
+				s.mu.Unlock()
+				return false, ErrClosed
+			}
+			s.upgrading = false
+			s.transport = transportWebSocket
+			s.ws = conn
+			if s.pollWaiting {
+				s.wakePollLocked()
+			}
+			if len(s.queue) > 0 {
+				s.kickLocked()
+			}
+			s.mu.Unlock()
+			return true, nil
+		default:
+			return false, fmt.Errorf("unexpected %q during probe: %w", msg, errProtocol)
+		}
+	}
+}
+
+// errPeerClose reports a close frame from the client.
+var errPeerClose = errors.New("engineio: peer closed")
+
+// readLoop reads the session's WebSocket until it fails or closes.
+func (s *Session) readLoop(conn net.Conn, br *bufio.Reader) error {
+	var buf []byte
+	for {
+		op, msg, err := s.readMessage(conn, br, &buf)
+		if err != nil {
+			return err
+		}
+		if op == opBinary {
+			s.receive(packet{typ: typeMessage, data: msg, binary: true})
+			continue
+		}
+		p, err := decodeText(msg)
+		if err != nil {
+			return err
+		}
+		s.receive(p)
+	}
+}
+
+// readMessage reads one complete data message, answering control frames on
+// the way. The returned slice belongs to the caller. Frames of a fragmented
+// message are joined in *buf.
+func (s *Session) readMessage(conn net.Conn, br *bufio.Reader, buf *[]byte) (byte, []byte, error) {
+	max := s.srv.cfg.MaxPayload
+	var msgOp byte
+	var msg []byte
+	fragmented := false
+	for {
+		h, err := readHeader(br)
+		if err != nil {
+			return 0, nil, err
+		}
+		if h.rsv != 0 || !h.masked {
+			return 0, nil, errProtocol
+		}
+		if h.op >= 0x8 { // control frame
+			if !h.fin || h.length > 125 {
+				return 0, nil, errProtocol
+			}
+			var ctl [125]byte
+			p := ctl[:h.length]
+			if _, err := io.ReadFull(br, p); err != nil {
+				return 0, nil, err
+			}
+			ws.Cipher(p, h.mask, 0)
+			switch h.op {
+			case opClose:
+				s.replyClose(conn, p)
+				return 0, nil, errPeerClose
+			case opPing:
+				f := &Frame{}
+				f.wsOnce.Do(func() { f.ws = appendWSFrame(nil, opPong, nil, p) })
+				_ = s.Send(f) // a closing session needs no pong
+			case opPong:
+			default:
+				return 0, nil, errProtocol
+			}
+			continue
+		}
+		switch {
+		case h.op == 0x0 && !fragmented, h.op != 0x0 && fragmented:
+			return 0, nil, errProtocol
+		case h.op != 0x0 && h.op != opText && h.op != opBinary:
+			return 0, nil, errProtocol
+		}
+		if int64(len(msg))+h.length > max {
+			return 0, nil, errTooLarge
+		}
+		if h.op != 0x0 {
+			msgOp = h.op
+		}
+		var p []byte
+		if h.fin && !fragmented {
+			p = make([]byte, h.length)
+		} else {
+			start := len(*buf)
+			*buf = append(*buf, make([]byte, h.length)...)
+			p = (*buf)[start:]
+		}
+		if _, err := io.ReadFull(br, p); err != nil {
+			return 0, nil, err
+		}
+		ws.Cipher(p, h.mask, 0)
+		if h.fin && !fragmented {
+			return msgOp, p, nil
+		}
+		fragmented = true
+		msg = *buf
+		if h.fin {
+			out := make([]byte, len(msg))
+			copy(out, msg)
+			*buf = (*buf)[:0]
+			return msgOp, out, nil
+		}
+	}
+}
+
+// replyClose answers a client's close frame with the same status code.
+func (s *Session) replyClose(conn net.Conn, payload []byte) {
+	code := []byte{0x03, 0xe8}
+	if len(payload) >= 2 {
+		code = payload[:2]
+	}
+	s.mu.Lock()
+	writing := s.writing && s.ws == conn
+	s.mu.Unlock()
+	if writing {
+		return // the writer owns the conn; closing it is answer enough
+	}
+	_ = conn.SetWriteDeadline(time.Now().Add(time.Second))    // best effort
+	_, _ = conn.Write(appendWSFrame(nil, opClose, nil, code)) // best effort: the peer is leaving
+}
+
+type wsHeader struct {
+	fin    bool
+	rsv    byte
+	op     byte
+	masked bool
+	mask   [4]byte
+	length int64
+}
+
+// readHeader reads one frame header without allocating.
+func readHeader(br *bufio.Reader) (wsHeader, error) {
+	var h wsHeader
+	b0, err := br.ReadByte()
+	if err != nil {
+		return h, err
+	}
+	b1, err := br.ReadByte()
+	if err != nil {
+		return h, err
+	}
+	h.fin = b0&0x80 != 0
+	h.rsv = (b0 >> 4) & 0x7
+	h.op = b0 & 0xf
+	h.masked = b1&0x80 != 0
+	var ext [8]byte
+	switch n := b1 & 0x7f; n {
+	case 126:
+		if _, err := io.ReadFull(br, ext[:2]); err != nil {
+			return h, err
+		}
+		h.length = int64(binary.BigEndian.Uint16(ext[:2]))
+	case 127:
+		if _, err := io.ReadFull(br, ext[:8]); err != nil {
+			return h, err
+		}
+		l := binary.BigEndian.Uint64(ext[:8])
+		if l>>63 != 0 {
+			return h, errProtocol
+		}
+		h.length = int64(l)
+	default:
+		h.length = int64(n)
+	}
+	if h.masked {
+		if _, err := io.ReadFull(br, h.mask[:]); err != nil {
+			return h, err
+		}
+	}
+	return h, nil
+}

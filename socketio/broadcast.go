@@ -1,0 +1,244 @@
+package socketio
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/parley-rt/parley/engineio"
+)
+
+// BroadcastOperator selects sockets of a namespace and sends to them. It is
+// an immutable value: every method returns a new operator, so operators can
+// be shared between goroutines and reused.
+type BroadcastOperator struct {
+	nsp      *Namespace
+	rooms    []string
+	except   []string
+	volatile bool
+	local    bool
+	timeout  time.Duration
+}
+
+// To adds rooms to the selection.
+func (b BroadcastOperator) To(rooms ...string) BroadcastOperator {
+	b.rooms = append(slices.Clip(b.rooms), rooms...)
+	return b
+}
+
+// In is To.
+func (b BroadcastOperator) In(rooms ...string) BroadcastOperator { return b.To(rooms...) }
+
+// Except excludes the sockets in rooms.
+func (b BroadcastOperator) Except(rooms ...string) BroadcastOperator {
+	b.except = append(slices.Clip(b.except), rooms...)
+	return b
+}
+
+// Volatile drops the packet for sockets that cannot take it at once.
+func (b BroadcastOperator) Volatile() BroadcastOperator { b.volatile = true; return b }
+
+// Compress is accepted for compatibility; Parley does not negotiate
+// permessage-deflate, as Node's default does not.
+func (b BroadcastOperator) Compress(bool) BroadcastOperator { return b }
+
+// Local keeps the broadcast on this node.
+func (b BroadcastOperator) Local() BroadcastOperator { b.local = true; return b }
+
+// Timeout sets how long EmitWithAck waits for acknowledgements.
+func (b BroadcastOperator) Timeout(d time.Duration) BroadcastOperator { b.timeout = d; return b }
+
+// Emit sends the event to every selected socket. The packet is encoded
+// once; every recipient gets the same frames.
+func (b BroadcastOperator) Emit(event string, args ...any) error {
+	n := b.nsp
+	frames, err := n.encodeEvent(event, args, noID, n.recovery != nil && !b.volatile, b.rooms, b.except)
+	if err != nil {
+		return err
+	}
+	b.deliver(frames, nil)
+	return nil
+}
+
+// deliver sends frames to every selected socket; register, when set, is
+// called for each recipient first.
+func (b BroadcastOperator) deliver(frames []*engineio.Frame, register func(*Socket)) int {
+	bufp := targetPool.Get().(*[]*Socket)
+	targets := b.nsp.index.Select((*bufp)[:0], b.rooms, b.except)
+	sent := 0
+	for _, s := range targets {
+		if b.volatile && !s.client.sess.Writable() {
+			continue
+		}
+		if register != nil {
+			register(s)
+		}
+		if s.sendFrames(frames) == nil {
+			sent++
+		}
+	}
+	clear(targets)
+	*bufp = targets[:0]
+	targetPool.Put(bufp)
+	return sent
+}
+
+var targetPool = sync.Pool{New: func() any { s := make([]*Socket, 0, 64); return &s }}
+
+// EmitWithAck sends the event to every selected socket and waits for each
+// one's acknowledgement, until ctx ends or the operator's timeout passes.
+// It returns the responses received; the error is ErrAckTimeout (or
+// ctx.Err()) when some are missing.
+func (b BroadcastOperator) EmitWithAck(ctx context.Context, event string, args ...any) ([]*Args, error) {
+	if b.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, b.timeout)
+		defer cancel()
+	}
+	n := b.nsp
+	id := n.ackID.Add(1) - 1
+	frames, err := n.encodeEvent(event, args, id, false, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	col := &collector{done: make(chan struct{})}
+	var mine []*Socket
+	sent := b.deliver(frames, func(s *Socket) {
+		mine = append(mine, s)
+		s.registerAck(id, col.add)
+	})
+	defer func() {
+		for _, s := range mine {
+			s.dropAck(id)
+		}
+	}()
+	col.mu.Lock()
+	col.want = sent
+	if len(col.got) >= sent {
+		col.finish()
+	}
+	col.mu.Unlock()
+	select {
+	case <-col.done:
+	case <-ctx.Done():
+	}
+	col.mu.Lock()
+	defer col.mu.Unlock()
+	out := slices.Clone(col.got)
+	if len(out) < sent {
+		if ctx.Err() == context.DeadlineExceeded {
+			return out, ErrAckTimeout
+		}
+		return out, ctx.Err()
+	}
+	return out, nil
+}
+
+type collector struct {
+	mu       sync.Mutex
+	got      []*Args
+	want     int
+	finished bool
+	done     chan struct{}
+}
+
+func (c *collector) add(a *Args) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.got = append(c.got, a)
+	if c.want > 0 && len(c.got) >= c.want {
+		c.finish()
+	}
+}
+
+func (c *collector) finish() {
+	if !c.finished {
+		c.finished = true
+		close(c.done)
+	}
+}
+
+// FetchSockets returns the selected local sockets.
+func (b BroadcastOperator) FetchSockets() []*Socket {
+	return b.nsp.localSockets(b.rooms, b.except)
+}
+
+// SocketsJoin makes the selected sockets join rooms.
+func (b BroadcastOperator) SocketsJoin(rooms ...string) {
+	for _, s := range b.FetchSockets() {
+		s.Join(rooms...)
+	}
+}
+
+// SocketsLeave makes the selected sockets leave rooms.
+func (b BroadcastOperator) SocketsLeave(rooms ...string) {
+	for _, s := range b.FetchSockets() {
+		for _, r := range rooms {
+			s.Leave(r)
+		}
+	}
+}
+
+// DisconnectSockets disconnects the selected sockets; with close, their
+// whole connections are closed.
+func (b BroadcastOperator) DisconnectSockets(close bool) {
+	for _, s := range b.FetchSockets() {
+		s.Disconnect(close)
+	}
+}
+
+// encodeEvent encodes an EVENT packet once into engine frames. With record,
+// the packet gets a recovery offset as its last argument and is kept for
+// replay to sockets of rooms/except that reconnect.
+func (n *Namespace) encodeEvent(event string, args []any, id int64, record bool, rooms, except []string) ([]*engineio.Frame, error) {
+	var offset string
+	extra := args
+	if record {
+		offset = n.recovery.nextOffset()
+		extra = append(slices.Clip(args), offset)
+	}
+	frames, err := encodePacket(PacketEvent, n.name, id, []any{event}, extra)
+	if err != nil {
+		return nil, err
+	}
+	if record {
+		n.recovery.record(offset, frames, rooms, except)
+	}
+	return frames, nil
+}
+
+// encodePacket encodes an EVENT or ACK packet: text frame first, then one
+// binary frame per attachment.
+func encodePacket(t PacketType, nsp string, id int64, prefix, args []any) ([]*engineio.Frame, error) {
+	body, buffers, err := encodeArgs(make([]byte, 0, 64), prefix, args)
+	if err != nil {
+		return nil, err
+	}
+	if len(buffers) > 0 {
+		switch t {
+		case PacketEvent:
+			t = PacketBinaryEvent
+		case PacketAck:
+			t = PacketBinaryAck
+		}
+	}
+	head := appendHeader(make([]byte, 0, len(body)+len(nsp)+16), t, nsp, len(buffers), id)
+	frames := make([]*engineio.Frame, 1, 1+len(buffers))
+	frames[0] = engineio.NewMessage(append(head, body...), false)
+	for _, b := range buffers {
+		frames = append(frames, engineio.NewMessage(b, true))
+	}
+	return frames, nil
+}
+
+// encodeControl encodes a CONNECT, DISCONNECT or CONNECT_ERROR packet.
+func encodeControl(t PacketType, nsp string, data any) *engineio.Frame {
+	b := appendHeader(nil, t, nsp, 0, noID)
+	if data != nil {
+		j, _ := json.Marshal(data) // callers pass maps of strings and JSON values
+		b = append(b, j...)
+	}
+	return engineio.NewMessage(b, false)
+}

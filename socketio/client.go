@@ -1,0 +1,235 @@
+package socketio
+
+import (
+	"encoding/json"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/parley-rt/parley/engineio"
+)
+
+// client is one Engine.IO session and the namespace sockets multiplexed on
+// it. It is the session's engineio.Handler.
+type client struct {
+	srv  *Server
+	sess *engineio.Session
+
+	mu           sync.Mutex
+	sockets      map[string]*Socket // by namespace name
+	closed       bool
+	connectTimer *time.Timer
+	everJoined   bool
+
+	pending *Packet // a binary packet waiting for its attachments; reader-owned
+}
+
+// OnMessage decodes one engine message and routes it.
+func (c *client) OnMessage(data []byte, binary bool) {
+	if binary {
+		p := c.pending
+		if p == nil {
+			c.fail("unexpected binary attachment")
+			return
+		}
+		p.Buffers = append(p.Buffers, data)
+		if len(p.Buffers) < p.Attachments {
+			return
+		}
+		c.pending = nil
+		c.route(p)
+		return
+	}
+	if c.pending != nil {
+		c.fail("text packet while attachments are pending")
+		return
+	}
+	p, err := Decode(data)
+	if err != nil {
+		c.fail(err.Error())
+		return
+	}
+	if p.Attachments > 0 {
+		c.pending = p
+		return
+	}
+	c.route(p)
+}
+
+// fail closes the connection after a protocol violation.
+func (c *client) fail(why string) {
+	c.srv.cfg.Logger.Debug("socketio: protocol violation", "sid", c.sess.ID(), "why", why)
+	c.sess.Terminate(ReasonParseError)
+}
+
+func (c *client) route(p *Packet) {
+	if p.Type == PacketConnect {
+		c.connect(p)
+		return
+	}
+	c.mu.Lock()
+	s := c.sockets[p.Nsp]
+	c.mu.Unlock()
+	switch p.Type {
+	case PacketDisconnect:
+		if s != nil {
+			s.onclose(ReasonClientNamespaceDisconnect)
+		}
+	case PacketEvent, PacketBinaryEvent:
+		if s != nil {
+			s.push(inboxItem{p: p}, true)
+		}
+	case PacketAck, PacketBinaryAck:
+		if s != nil {
+			s.onAck(p)
+		}
+	default: // CONNECT_ERROR is server-to-client only
+		c.fail("connect_error from client")
+	}
+}
+
+// connect handles a CONNECT packet: namespace lookup, recovery, middlewares.
+func (c *client) connect(p *Packet) {
+	n := c.srv.lookup(p.Nsp)
+	if n == nil {
+		c.send(encodeControl(PacketConnectError, p.Nsp, map[string]string{"message": "Invalid namespace"}))
+		return
+	}
+	auth := json.RawMessage(p.Data)
+	if len(auth) == 0 {
+		auth = json.RawMessage("{}")
+	}
+	c.mu.Lock()
+	_, dup := c.sockets[p.Nsp]
+	closed := c.closed
+	c.mu.Unlock()
+	if dup || closed {
+		return
+	}
+	s := newSocket(n, c, auth)
+	var restored *savedSession
+	if n.recovery != nil {
+		restored = n.recovery.restore(auth)
+		if restored != nil {
+			s.id, s.pid, s.recovered = restored.sid, restored.pid, true
+			s.data = restored.data
+		} else {
+			s.pid = newSocketID()
+		}
+	}
+	mws, onConn := n.chain()
+	if !(s.recovered && c.srv.cfg.Recovery.SkipMiddlewares) {
+		for _, mw := range mws {
+			if err := c.runMiddleware(s, mw); err != nil {
+				c.send(encodeControl(PacketConnectError, p.Nsp, connectErrorPayload(err)))
+				return
+			}
+		}
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.sockets[p.Nsp] = s
+	c.everJoined = true
+	if c.connectTimer != nil {
+		c.connectTimer.Stop()
+	}
+	c.mu.Unlock()
+	s.mu.Lock()
+	s.connected = true
+	s.mu.Unlock()
+	rooms := []string{s.id}
+	if restored != nil {
+		rooms = append(rooms, restored.rooms...)
+	}
+	n.index.Add(s.id, s, rooms...)
+	payload := map[string]string{"sid": s.id}
+	if s.pid != "" {
+		payload["pid"] = s.pid
+	}
+	c.send(encodeControl(PacketConnect, n.name, payload))
+	if restored != nil && len(restored.missed) > 0 {
+		_ = c.sess.SendBatch(restored.missed) // a closed session is handled by OnClose
+	}
+	for _, fn := range onConn {
+		s.safely("connection", func() { fn(s) })
+	}
+}
+
+func (c *client) runMiddleware(s *Socket, mw Middleware) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.srv.cfg.Logger.Error("socketio: middleware panic", "nsp", s.nsp.name, "panic", r)
+			err = errors.New("internal error")
+		}
+	}()
+	return mw(s)
+}
+
+func connectErrorPayload(err error) map[string]any {
+	var ce *ConnectError
+	if errors.As(err, &ce) {
+		m := map[string]any{"message": ce.Message}
+		if ce.Data != nil {
+			m["data"] = ce.Data
+		}
+		return m
+	}
+	return map[string]any{"message": err.Error()}
+}
+
+func (c *client) send(f *engineio.Frame) {
+	_ = c.sess.Send(f) // a closed session is handled by OnClose
+}
+
+// remove forgets a disconnected socket.
+func (c *client) remove(s *Socket) {
+	c.mu.Lock()
+	if c.sockets[s.nsp.name] == s {
+		delete(c.sockets, s.nsp.name)
+	}
+	c.mu.Unlock()
+}
+
+func (c *client) list() []*Socket {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]*Socket, 0, len(c.sockets))
+	for _, s := range c.sockets {
+		out = append(out, s)
+	}
+	return out
+}
+
+// disconnectAll disconnects every socket, then closes the connection once
+// the DISCONNECT packets are written.
+func (c *client) disconnectAll() {
+	for _, s := range c.list() {
+		s.Disconnect(false)
+	}
+	c.sess.Close(engineio.ReasonForcedClose)
+}
+
+func (c *client) onConnectTimeout() {
+	c.mu.Lock()
+	joined := c.everJoined || len(c.sockets) > 0
+	c.mu.Unlock()
+	if !joined {
+		c.sess.Close(engineio.ReasonForcedClose)
+	}
+}
+
+// OnClose disconnects every socket with the engine's reason.
+func (c *client) OnClose(reason string) {
+	c.mu.Lock()
+	c.closed = true
+	if c.connectTimer != nil {
+		c.connectTimer.Stop()
+	}
+	c.mu.Unlock()
+	for _, s := range c.list() {
+		s.onclose(reason)
+	}
+}
