@@ -1,0 +1,297 @@
+package chat_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/parley-rt/parley/events"
+	"github.com/parley-rt/parley/namespaces/chat"
+	"github.com/parley-rt/parley/namespaces/namespacestest"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// fakeHistory is an in-memory chat.History with failure injection.
+type fakeHistory struct {
+	mu        sync.Mutex
+	seq       int
+	rooms     map[string][]events.ChatMessage // oldest first
+	byKey     map[string]events.ChatMessage   // sender id + clientMsgId
+	appendErr error
+	pageErr   error
+	pages     []pageCall
+}
+
+type pageCall struct {
+	room, before, after string
+	limit               int
+}
+
+func newFakeHistory() *fakeHistory {
+	return &fakeHistory{rooms: map[string][]events.ChatMessage{}, byKey: map[string]events.ChatMessage{}}
+}
+
+func (h *fakeHistory) Append(_ context.Context, m events.ChatMessage) (events.ChatMessage, bool, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.appendErr != nil {
+		return events.ChatMessage{}, false, h.appendErr
+	}
+	if m.ID != "" || m.Timestamp != 0 {
+		return events.ChatMessage{}, false, errors.New("fake history: the store assigns id and timestamp")
+	}
+	key := m.Sender.ID + "\x00" + m.ClientMsgID
+	if m.ClientMsgID != "" {
+		if orig, ok := h.byKey[key]; ok {
+			return orig, false, nil
+		}
+	}
+	h.seq++
+	m.ID = fmt.Sprintf("m%04d", h.seq)
+	m.Timestamp = int64(1_700_000_000_000 + h.seq)
+	h.rooms[m.Room] = append(h.rooms[m.Room], m)
+	if m.ClientMsgID != "" {
+		h.byKey[key] = m
+	}
+	return m, true, nil
+}
+
+func (h *fakeHistory) Page(_ context.Context, room, before, after string, limit int) ([]events.ChatMessage, bool, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.pages = append(h.pages, pageCall{room, before, after, limit})
+	if h.pageErr != nil {
+		return nil, false, h.pageErr
+	}
+	list := h.rooms[room]
+	index := func(id string) int {
+		return slices.IndexFunc(list, func(m events.ChatMessage) bool { return m.ID == id })
+	}
+	lo, hi := 0, len(list)
+	if after != "" {
+		i := index(after)
+		if i < 0 {
+			return nil, false, fmt.Errorf("fake history: after %s: %w", after, chat.ErrNotFound)
+		}
+		lo = i + 1
+	}
+	if before != "" {
+		i := index(before)
+		if i < 0 {
+			return nil, false, fmt.Errorf("fake history: before %s: %w", before, chat.ErrNotFound)
+		}
+		hi = i
+	}
+	if lo >= hi {
+		return nil, false, nil
+	}
+	if after != "" {
+		end := min(lo+limit, hi)
+		return slices.Clone(list[lo:end]), end < hi, nil
+	}
+	start := max(hi-limit, lo)
+	return slices.Clone(list[start:hi]), start > lo, nil
+}
+
+func (h *fakeHistory) seed(room string, n int) {
+	for i := range n {
+		_, _, err := h.Append(context.Background(), events.ChatMessage{
+			Room: room, Sender: events.UserRef{ID: "seed", Name: "Seed"}, Content: fmt.Sprintf("msg %d", i),
+		})
+		if err != nil {
+			panic(err)
+		}
+	}
+}
+
+func (h *fakeHistory) count(room string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.rooms[room])
+}
+
+func (h *fakeHistory) lastPage() pageCall {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.pages[len(h.pages)-1]
+}
+
+// manualTimers is a chat.Deps.AfterFunc whose timers fire only when the test
+// says so.
+type manualTimers struct {
+	mu     sync.Mutex
+	timers []*manualTimer
+}
+
+type manualTimer struct {
+	d       time.Duration
+	f       func()
+	stopped bool
+	fired   bool
+}
+
+func (m *manualTimers) AfterFunc(d time.Duration, f func()) func() bool {
+	t := &manualTimer{d: d, f: f}
+	m.mu.Lock()
+	m.timers = append(m.timers, t)
+	m.mu.Unlock()
+	return func() bool {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		pending := !t.stopped && !t.fired
+		t.stopped = true
+		return pending
+	}
+}
+
+// pending returns the timers neither stopped nor fired.
+func (m *manualTimers) pending() []*manualTimer {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []*manualTimer
+	for _, t := range m.timers {
+		if !t.stopped && !t.fired {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func (m *manualTimers) all() []*manualTimer {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.timers)
+}
+
+// fire runs t's function even when t was stopped, as a timer that fired
+// just before Stop would.
+func (m *manualTimers) fire(t *manualTimer) {
+	m.mu.Lock()
+	t.fired = true
+	m.mu.Unlock()
+	t.f()
+}
+
+// logBuffer collects debug-level JSON logs.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+type env struct {
+	ns     *namespacestest.Namespace
+	hist   *fakeHistory
+	timers *manualTimers
+	logs   *logBuffer
+}
+
+// newEnv registers chat on a fake namespace. By default typing timers are
+// manual; mod may change any dependency.
+func newEnv(t *testing.T, mod func(*chat.Deps)) *env {
+	t.Helper()
+	e := &env{
+		ns: namespacestest.NewNamespace("/chat"), hist: newFakeHistory(),
+		timers: &manualTimers{}, logs: &logBuffer{},
+	}
+	deps := chat.Deps{
+		History:   e.hist,
+		Logger:    slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		AfterFunc: e.timers.AfterFunc,
+	}
+	if mod != nil {
+		mod(&deps)
+	}
+	if err := chat.Register(e.ns, deps); err != nil {
+		t.Fatalf("Register: %v", err)
+	}
+	return e
+}
+
+// connect connects socket id as user uid (named after it).
+func (e *env) connect(t *testing.T, id, uid string) *namespacestest.Conn {
+	t.Helper()
+	c, err := e.ns.Connect(id, map[string]string{"userId": uid, "name": "Name " + uid})
+	if err != nil {
+		t.Fatalf("connect %s: %v", id, err)
+	}
+	t.Cleanup(func() { c.Close("test over") })
+	return c
+}
+
+func user(uid string) events.UserRef { return events.UserRef{ID: uid, Name: "Name " + uid} }
+
+// call runs a client event and fails the test unless it acked.
+func call[Req, Resp any](t *testing.T, c *namespacestest.Conn, ev events.Inbound[Req, Resp], req Req) events.Result[Resp] {
+	t.Helper()
+	res, err := namespacestest.Call(c, ev, req)
+	if err != nil {
+		t.Fatalf("%s: %v", ev.Name(), err)
+	}
+	return res
+}
+
+// mustOK runs a client event and fails the test unless it succeeded.
+func mustOK[Req, Resp any](t *testing.T, c *namespacestest.Conn, ev events.Inbound[Req, Resp], req Req) Resp {
+	t.Helper()
+	res := call(t, c, ev, req)
+	if !res.OK {
+		t.Fatalf("%s(%+v) failed: %+v", ev.Name(), req, res.Error)
+	}
+	return res.Data
+}
+
+// mustFail runs a client event and fails the test unless it failed with code.
+func mustFail[Req, Resp any](t *testing.T, c *namespacestest.Conn, ev events.Inbound[Req, Resp], req Req, code events.Code) *events.Error {
+	t.Helper()
+	res := call(t, c, ev, req)
+	if res.OK || res.Error.Code != code {
+		t.Fatalf("%s(%+v) = %+v (error %+v), want %s", ev.Name(), req, res, res.Error, code)
+	}
+	return res.Error
+}
+
+func join(t *testing.T, c *namespacestest.Conn, room string) events.JoinRoomResult {
+	t.Helper()
+	return mustOK(t, c, events.JoinRoom, events.JoinRoomRequest{Room: room})
+}
+
+func received[T any](t *testing.T, c *namespacestest.Conn, ev events.Outbound[T]) []T {
+	t.Helper()
+	got, err := namespacestest.ReceivedAll(c, ev)
+	if err != nil {
+		t.Fatalf("decode %s: %v", ev.Name(), err)
+	}
+	return got
+}
+
+func waitCtx(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func ptr[T any](v T) *T { return &v }

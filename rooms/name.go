@@ -1,0 +1,36 @@
+package rooms
+
+import "errors"
+
+// MaxNameLen is the longest room name, in bytes (every allowed character is
+// one byte).
+const MaxNameLen = 64
+
+// ErrInvalidName reports a room name that is empty, longer than MaxNameLen,
+// or holds a character outside [A-Za-z0-9_.:-].
+var ErrInvalidName = errors.New("rooms: invalid room name")
+
+// Validate reports whether name is a valid room name: 1 to MaxNameLen
+// characters of [A-Za-z0-9_.:-]. It returns ErrInvalidName, unwrapped, so
+// callers may compare with errors.Is or ==.
+func Validate(name string) error {
+	if len(name) == 0 || len(name) > MaxNameLen {
+		return ErrInvalidName
+	}
+	for i := 0; i < len(name); i++ {
+		if !nameByte(name[i]) {
+			return ErrInvalidName
+		}
+	}
+	return nil
+}
+
+func nameByte(b byte) bool {
+	switch {
+	case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9':
+		return true
+	case b == '_', b == '.', b == ':', b == '-':
+		return true
+	}
+	return false
+}

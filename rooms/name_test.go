@@ -1,0 +1,58 @@
+package rooms_test
+
+import (
+	"errors"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/parley-rt/parley/rooms"
+)
+
+func TestValidate(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		in   string
+		ok   bool
+	}{
+		{"simple", "general", true},
+		{"all classes", "Room_1.a:b-C", true},
+		{"one char", "x", true},
+		{"max length", strings.Repeat("a", rooms.MaxNameLen), true},
+		{"empty", "", false},
+		{"too long", strings.Repeat("a", rooms.MaxNameLen+1), false},
+		{"space", "my room", false},
+		{"slash", "a/b", false},
+		{"hash", "#general", false},
+		{"unicode letter", "café", false},
+		{"nul", "a\x00", false},
+		{"newline", "a\n", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			err := rooms.Validate(tt.in)
+			if tt.ok && err != nil {
+				t.Fatalf("Validate(%q) = %v, want nil", tt.in, err)
+			}
+			if !tt.ok && !errors.Is(err, rooms.ErrInvalidName) {
+				t.Fatalf("Validate(%q) = %v, want ErrInvalidName", tt.in, err)
+			}
+		})
+	}
+}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,64}$`)
+
+func FuzzValidate(f *testing.F) {
+	for _, s := range []string{"general", "", "a b", "Room_1.a:b-C", strings.Repeat("z", 65), "é"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := rooms.Validate(s) == nil
+		if want := nameRE.MatchString(s); got != want {
+			t.Fatalf("Validate(%q) ok = %v, regexp says %v", s, got, want)
+		}
+	})
+}
