@@ -1,0 +1,83 @@
+package store
+
+import (
+	"context"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+)
+
+// benchContent is a typical chat line.
+var benchContent = strings.Repeat("lorem ipsum ", 8)
+
+func openBench(b *testing.B, sync syncMode) *SQLite {
+	b.Helper()
+	s, err := openSQLite(SQLiteConfig{Path: filepath.Join(b.TempDir(), "bench.db")}, sync)
+	if err != nil {
+		b.Fatalf("openSQLite: %v", err)
+	}
+	s.start()
+	b.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			b.Errorf("Close: %v", err)
+		}
+	})
+	return s
+}
+
+func reportRate(b *testing.B) {
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "appends/s")
+}
+
+// Both benchmarks append messages with a ClientMsgID, as the chat handler
+// does, so each append pays the idempotency lookup too.
+
+// BenchmarkAppend appends from one goroutine: every Append is its own batch,
+// so this is the cost of one commit.
+func BenchmarkAppend(b *testing.B) {
+	for _, sync := range []syncMode{syncFull, syncNormal} {
+		b.Run("sync="+string(sync), func(b *testing.B) {
+			s := openBench(b, sync)
+			ctx := context.Background()
+			m := Message{Room: "bench", SenderID: "u", SenderName: "n", Content: benchContent}
+			i := 0
+			for b.Loop() {
+				i++
+				m.ClientMsgID = strconv.Itoa(i)
+				if _, _, err := s.Append(ctx, m); err != nil {
+					b.Fatal(err)
+				}
+			}
+			reportRate(b)
+		})
+	}
+}
+
+// BenchmarkAppendParallel appends from 32 goroutines per core, as many
+// sockets sending at once do: their appends share commits.
+func BenchmarkAppendParallel(b *testing.B) {
+	for _, sync := range []syncMode{syncFull, syncNormal} {
+		b.Run("sync="+string(sync), func(b *testing.B) {
+			s := openBench(b, sync)
+			ctx := context.Background()
+			b.SetParallelism(32)
+			b.ResetTimer()
+			var sender atomic.Int64
+			b.RunParallel(func(pb *testing.PB) {
+				m := Message{Room: "bench", SenderID: strconv.FormatInt(sender.Add(1), 10), SenderName: "n", Content: benchContent}
+				i := 0
+				for pb.Next() {
+					i++
+					m.ClientMsgID = strconv.Itoa(i)
+					if _, _, err := s.Append(ctx, m); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			reportRate(b)
+		})
+	}
+}
