@@ -1,0 +1,105 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/parley-rt/parley/engineio"
+	"github.com/parley-rt/parley/socketio"
+)
+
+// ConformanceEngineConfig is the Engine.IO configuration of the conformance
+// profile, the one the public Socket.IO and Engine.IO protocol test suites
+// expect: pingInterval 300 ms, pingTimeout 200 ms, maxPayload 1e6, CORS
+// open.
+func ConformanceEngineConfig(logger *slog.Logger) engineio.Config {
+	return engineio.Config{
+		PingInterval: 300 * time.Millisecond,
+		PingTimeout:  200 * time.Millisecond,
+		MaxPayload:   1_000_000,
+		CORS:         engineio.CORS{AllowOrigin: func(string) bool { return true }, Credentials: true},
+		Logger:       logger,
+	}
+}
+
+// RegisterConformance installs the conformance behaviour on "/" and
+// "/custom": every connect gets "auth" with its CONNECT auth object; on "/",
+// "message" is echoed as "message-back" and "message-with-ack" is acked with
+// its own arguments, binary included.
+func RegisterConformance(io *socketio.Server) {
+	emitAuth := func(s *socketio.Socket) { _ = s.Emit("auth", s.Auth()) } // a gone socket needs nothing
+	main := io.Of("/")
+	main.OnConnection(func(s *socketio.Socket) {
+		emitAuth(s)
+		s.On("message", func(s *socketio.Socket, args *socketio.Args, _ socketio.AckFunc) {
+			if vals, err := args.Values(); err == nil {
+				_ = s.Emit("message-back", vals...) // a gone socket needs nothing
+			}
+		})
+		s.On("message-with-ack", func(s *socketio.Socket, args *socketio.Args, ack socketio.AckFunc) {
+			if ack == nil {
+				return
+			}
+			if vals, err := args.Values(); err == nil {
+				_ = ack(vals...) // a gone socket needs nothing
+			}
+		})
+	})
+	io.Of("/custom").OnConnection(emitAuth)
+}
+
+// Conformance is the conformance profile: /socket.io/ is a Socket.IO server
+// with RegisterConformance, /engine.io/ a bare Engine.IO echo server with
+// the same settings. Close shuts both down.
+type Conformance struct {
+	mux    *http.ServeMux
+	io     *socketio.Server
+	engine *engineio.Server
+}
+
+// NewConformance builds the conformance profile.
+func NewConformance(logger *slog.Logger) (*Conformance, error) {
+	io, err := socketio.New(socketio.Config{
+		Engine:         ConformanceEngineConfig(logger),
+		ConnectTimeout: time.Second,
+		Logger:         logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	RegisterConformance(io)
+	ecfg := ConformanceEngineConfig(logger)
+	ecfg.OnSession = func(s *engineio.Session) { s.SetHandler(echo{s}) }
+	eng, err := engineio.New(ecfg)
+	if err != nil {
+		return nil, err
+	}
+	c := &Conformance{mux: http.NewServeMux(), io: io, engine: eng}
+	c.mux.Handle("/socket.io/", io)
+	c.mux.Handle("/engine.io/", eng)
+	c.mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("ok")) // the client may be gone
+	})
+	return c, nil
+}
+
+func (c *Conformance) ServeHTTP(w http.ResponseWriter, r *http.Request) { c.mux.ServeHTTP(w, r) }
+
+// Close shuts both servers down.
+func (c *Conformance) Close(ctx context.Context) error {
+	err := c.io.Close(ctx)
+	if err2 := c.engine.Close(ctx); err == nil {
+		err = err2
+	}
+	return err
+}
+
+// echo sends every message back as it came.
+type echo struct{ s *engineio.Session }
+
+func (e echo) OnMessage(data []byte, binary bool) {
+	_ = e.s.Send(engineio.NewMessage(data, binary)) // a closed session needs no echo
+}
+func (e echo) OnClose(string) {}

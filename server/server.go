@@ -1,0 +1,180 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/parley-rt/parley/engineio"
+	"github.com/parley-rt/parley/socketio"
+)
+
+// Server is Parley: the gin router with the Socket.IO endpoint, the /chat
+// and /presence namespaces, the HTTP API and the store behind them.
+type Server struct {
+	cfg    Config
+	io     *socketio.Server
+	router *gin.Engine
+	chat   *socketio.Namespace
+	hist   history
+	// allowOrigin is the CORS origin check shared by every endpoint.
+	allowOrigin func(string) bool
+	closer []func(context.Context) error // run by Shutdown, in order
+
+	mu       sync.Mutex
+	http     *http.Server
+	shutdown bool
+	done     chan struct{}
+	err      error
+}
+
+// New validates cfg, fills its defaults, opens the store and builds the
+// server. It starts no goroutine of its own and listens on nothing: Run or
+// Serve do. Shutdown releases what New opened.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, done: make(chan struct{}), allowOrigin: cfg.allowOrigin()}
+	scfg := socketio.Config{
+		Engine: engineio.Config{
+			PingInterval: cfg.PingInterval,
+			PingTimeout:  cfg.PingTimeout,
+			MaxPayload:   cfg.MaxHTTPBufferSize,
+			CORS:         engineio.CORS{AllowOrigin: s.allowOrigin, Credentials: true},
+			Logger:       cfg.Logger,
+		},
+		ConnectTimeout: cfg.ConnectTimeout,
+		Logger:         cfg.Logger,
+	}
+	if cfg.RecoveryDuration > 0 {
+		scfg.Recovery = &socketio.RecoveryConfig{MaxDisconnectionDuration: cfg.RecoveryDuration}
+	}
+	io, err := socketio.New(scfg)
+	if err != nil {
+		return nil, fmt.Errorf("socket.io: %w", err)
+	}
+	s.io = io
+	s.closer = append(s.closer, io.Close)
+	if err := s.mount(filepath.Clean(cfg.DataDir)); err != nil {
+		_ = s.runClosers(context.Background()) // the mount error is the one to report
+		return nil, err
+	}
+	s.router = s.routes()
+	return s, nil
+}
+
+// Handler returns the server's HTTP handler (the gin router).
+func (s *Server) Handler() http.Handler { return s.router }
+
+// Run listens on Config.Addr and serves until ctx is done, then shuts down
+// gracefully within Config.ShutdownTimeout.
+func (s *Server) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return err
+	}
+	s.cfg.Logger.Info("parley listening", "addr", ln.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- s.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	err = s.Shutdown(sctx)
+	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+		err = errors.Join(err, serr)
+	}
+	return err
+}
+
+// Serve serves HTTP on ln until Shutdown; it then returns
+// http.ErrServerClosed.
+func (s *Server) Serve(ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.router,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+	s.mu.Lock()
+	if s.shutdown {
+		s.mu.Unlock()
+		_ = ln.Close() // nothing was served on it
+		return http.ErrServerClosed
+	}
+	s.http = hs
+	s.mu.Unlock()
+	return hs.Serve(ln)
+}
+
+// Shutdown stops accepting connections, disconnects every socket ("server
+// shutting down"; clients reconnect to the next server), waits for queued
+// packets to drain and closes the store. It returns ctx.Err() when the
+// deadline passes first. It is safe to call more than once; later calls
+// wait for the first and return its result.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if s.shutdown {
+		s.mu.Unlock()
+		select {
+		case <-s.done:
+			return s.err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	s.shutdown = true
+	hs := s.http
+	s.mu.Unlock()
+
+	var errs []error
+	if hs != nil {
+		errs = append(errs, s.closeHTTP(ctx, hs))
+	}
+	errs = append(errs, s.runClosers(ctx))
+	s.err = errors.Join(errs...)
+	close(s.done)
+	return s.err
+}
+
+// closeHTTP stops the listener while the engine drains its sessions: a
+// long-poll held open would otherwise keep http.Server.Shutdown waiting.
+func (s *Server) closeHTTP(ctx context.Context, hs *http.Server) error {
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Shutdown(ctx) }()
+	engineErr := s.io.Close(ctx)
+	return errors.Join(<-errc, engineErr)
+}
+
+func (s *Server) runClosers(ctx context.Context) error {
+	var errs []error
+	for i := len(s.closer) - 1; i >= 0; i-- {
+		if err := s.closer[i](ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// routes builds the gin router.
+func (s *Server) routes() *gin.Engine {
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.Use(gin.Recovery())
+	r.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok") })
+	sio := gin.WrapH(s.io)
+	r.Any("/socket.io/*path", sio)
+	s.apiRoutes(r)
+	return r
+}
