@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -20,25 +21,23 @@ import (
 // child process that TestCrashSafety starts.
 const crashEnv = "PARLEY_STORE_CRASH_DB"
 
-// TestCrashChild is the child process of TestCrashSafety, not a test of its
-// own: it appends from several goroutines and prints every acked id until it
-// is killed.
-func TestCrashChild(t *testing.T) {
-	path := os.Getenv(crashEnv)
-	if path == "" {
-		t.Skip("helper process of TestCrashSafety")
-	}
+// runCrashChild is the child process of TestCrashSafety, entered from
+// TestMain when crashEnv is set: it appends from several goroutines and
+// prints every acked id until it is killed. It returns the exit code.
+func runCrashChild(path string) int {
 	s, err := OpenSQLite(SQLiteConfig{Path: path})
 	if err != nil {
-		t.Fatalf("OpenSQLite: %v", err)
+		fmt.Fprintf(os.Stderr, "OpenSQLite: %v\n", err)
+		return 1
 	}
 	const (
 		writers = 8
 		each    = 20000 // bounds the child should the parent fail to kill it
 	)
 	var (
-		mu sync.Mutex // one line per write on stdout
-		wg sync.WaitGroup
+		mu     sync.Mutex // one line per write on stdout
+		wg     sync.WaitGroup
+		failed atomic.Bool
 	)
 	for w := range writers {
 		wg.Go(func() {
@@ -47,7 +46,8 @@ func TestCrashChild(t *testing.T) {
 					Room: "crash", SenderID: fmt.Sprint(w), SenderName: "n", Content: fmt.Sprint(i),
 				})
 				if err != nil {
-					t.Errorf("Append: %v", err)
+					fmt.Fprintf(os.Stderr, "Append: %v\n", err)
+					failed.Store(true)
 					return
 				}
 				mu.Lock()
@@ -55,19 +55,20 @@ func TestCrashChild(t *testing.T) {
 				_, err = fmt.Fprintf(os.Stdout, "acked %s\n", m.ID)
 				mu.Unlock()
 				if err != nil {
-					t.Errorf("print: %v", err)
+					failed.Store(true)
 					return
 				}
 			}
 		})
 	}
 	wg.Wait()
-	if err := s.Close(); err != nil {
-		t.Errorf("Close: %v", err)
+	if err := s.Close(); err != nil || failed.Load() {
+		return 1
 	}
+	return 0
 }
 
-// TestCrashSafety runs TestCrashChild in a child process, SIGKILLs it in the
+// TestCrashSafety runs runCrashChild in a child process, SIGKILLs it in the
 // middle of its appends, and checks that every id it printed (that is, every
 // Append that returned) is in the database after reopening. It does so three
 // times on the same file, so that later rounds also crash a database that
@@ -75,9 +76,6 @@ func TestCrashChild(t *testing.T) {
 // checks that an ack follows the commit; power loss, which synchronous=FULL
 // guards against, cannot be simulated here.
 func TestCrashSafety(t *testing.T) {
-	if os.Getenv(crashEnv) != "" {
-		t.Skip("in the crash child")
-	}
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "crash.db")
 	var acked []string
@@ -108,13 +106,13 @@ func TestCrashSafety(t *testing.T) {
 	}
 }
 
-// crashChild runs TestCrashChild on path, SIGKILLs it once it has printed
+// crashChild runs runCrashChild on path, SIGKILLs it once it has printed
 // killAfter acks, and returns every id it printed.
 func crashChild(t *testing.T, path string, killAfter int) []string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
+	cmd := exec.CommandContext(ctx, os.Args[0])
 	cmd.Env = append(os.Environ(), crashEnv+"="+path)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
