@@ -32,6 +32,7 @@ const maxAPIBody = 64 << 10
 // apiRoutes registers the backend HTTP API. Every route needs the API key;
 // with no key configured the API answers 404.
 func (s *Server) apiRoutes(r *gin.Engine) {
+	r.OPTIONS("/api/*path", s.cors) // preflights carry no credentials
 	g := r.Group("/api", s.cors, s.requireAPIKey)
 	g.POST("/rooms/:room/messages", s.publish)
 	g.GET("/rooms/:room/messages", s.readHistory)

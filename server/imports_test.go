@@ -1,0 +1,99 @@
+package server_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/parley-rt/parley"
+
+// TestImportBoundaries enforces the dependency direction of STYLE.md §1:
+// leaves stay leaves, handlers never see the engine or gin, only server
+// imports gin.
+func TestImportBoundaries(t *testing.T) {
+	t.Parallel()
+	out, err := exec.Command("go", "list", "-deps=false", "-json", module+"/...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	type pkg struct {
+		ImportPath string
+		Imports    []string
+	}
+	var pkgs []pkg
+	dec := json.NewDecoder(bytes.NewReader(out))
+	for dec.More() {
+		var p pkg
+		if err := dec.Decode(&p); err != nil {
+			t.Fatalf("decode go list: %v", err)
+		}
+		pkgs = append(pkgs, p)
+	}
+	// allowed lists, per package, the packages of this module it may
+	// import; "gin" and "ws" name the two third-party libraries that are
+	// fenced.
+	allowed := map[string][]string{
+		"events":              {},
+		"rooms":               {},
+		"store":               {},
+		"engineio":            {"ws"},
+		"namespaces":          {"events"},
+		"namespaces/chat":     {"namespaces", "rooms", "events"},
+		"namespaces/presence": {"namespaces", "rooms", "events"},
+		"socketio":            {"engineio", "rooms", "namespaces", "events"},
+	}
+	seen := 0
+	for _, p := range pkgs {
+		rel, ok := strings.CutPrefix(p.ImportPath, module+"/")
+		if !ok {
+			continue
+		}
+		for _, imp := range p.Imports {
+			if strings.Contains(imp, "gin-gonic/gin") && !strings.HasPrefix(rel, "server") && !strings.HasPrefix(rel, "cmd/") {
+				t.Errorf("%s imports gin; only server may", rel)
+			}
+		}
+		rules, ok := allowed[rel]
+		if !ok {
+			continue
+		}
+		seen++
+		for _, imp := range p.Imports {
+			name := ""
+			switch {
+			case strings.HasPrefix(imp, module+"/"):
+				name = strings.TrimPrefix(imp, module+"/")
+				if strings.HasPrefix(name, rel+"/internal/") {
+					continue // a package's own internals
+				}
+			case strings.Contains(imp, "gobwas/ws"):
+				name = "ws"
+			case strings.Contains(imp, "."):
+				if rel == "store" || rel == "events" || strings.HasPrefix(rel, "namespaces") {
+					continue // leaves may use small libraries (uuid, sqlite); not the engine or gin
+				}
+				name = imp
+			default:
+				continue // standard library
+			}
+			if !contains(rules, name) {
+				t.Errorf("%s imports %s; allowed: %v", rel, name, rules)
+			}
+		}
+	}
+	if seen < 6 {
+		t.Fatalf("only %d of the fenced packages found; go list output changed?", seen)
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
