@@ -26,7 +26,7 @@ type Server struct {
 	hist   history
 	// allowOrigin is the CORS origin check shared by every endpoint.
 	allowOrigin func(string) bool
-	closer []func(context.Context) error // run by Shutdown, in order
+	closer      []func(context.Context) error // run by Shutdown, in order
 
 	mu       sync.Mutex
 	http     *http.Server
