@@ -41,8 +41,9 @@ type Config struct {
 	OnSession func(s *Session)
 	// Logger receives diagnostics. Nil discards them.
 	Logger *slog.Logger
-	// ReadBufferSize is the per-WebSocket read buffer in bytes. Default 512;
-	// larger messages are read straight into their own buffer.
+	// ReadBufferSize is the per-WebSocket read buffer in bytes. Default 256:
+	// it holds frame headers and small messages; larger payloads are read
+	// straight into their own buffer.
 	ReadBufferSize int
 }
 
@@ -77,7 +78,7 @@ func (c *Config) setDefaults() {
 		c.WriteTimeout = 10 * time.Second
 	}
 	if c.ReadBufferSize <= 0 {
-		c.ReadBufferSize = 512
+		c.ReadBufferSize = 256
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

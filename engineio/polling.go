@@ -6,7 +6,12 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"time"
 )
+
+// fastUpgradeInterval bounds how long a GET is held while the session
+// upgrades to WebSocket.
+const fastUpgradeInterval = 100 * time.Millisecond
 
 // servePolling answers one long-polling request of the session.
 func (s *Session) servePolling(w http.ResponseWriter, r *http.Request) {
@@ -40,15 +45,25 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 		s.closeNow(ReasonTransportError)
 		return
 	}
-	if len(s.queue) == 0 && !s.upgrading && s.state == stateOpen {
+	if len(s.queue) == 0 && s.state == stateOpen {
 		if s.pollWake == nil {
 			s.pollWake = make(chan struct{}, 1)
 		}
 		s.pollWaiting = true
 		wake := s.pollWake
+		// During an upgrade a GET is held only briefly, then answered
+		// with a noop (Node's "fast upgrade" check): answering at once
+		// would spin a client that keeps polling in a request loop.
+		var fast <-chan time.Time
+		if s.upgrading {
+			t := time.NewTimer(fastUpgradeInterval)
+			defer t.Stop()
+			fast = t.C
+		}
 		s.mu.Unlock()
 		select {
 		case <-wake:
+		case <-fast:
 		case <-r.Context().Done():
 			s.mu.Lock()
 			s.pollWaiting = false

@@ -154,7 +154,7 @@ func (srv *Server) newSession(r *http.Request, transport int) *Session {
 		transport: transport,
 		hs: Handshake{
 			Header:     r.Header.Clone(),
-			Query:      r.URL.Query(),
+			RawQuery:   r.URL.RawQuery,
 			RemoteAddr: r.RemoteAddr,
 			Secure:     r.TLS != nil,
 			Time:       time.Now(),

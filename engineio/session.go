@@ -19,11 +19,20 @@ type Handler interface {
 
 // Handshake describes the HTTP request that opened a session.
 type Handshake struct {
-	Header     http.Header
-	Query      url.Values
+	Header http.Header
+	// RawQuery is the request's query string; Query parses it.
+	RawQuery   string
 	RemoteAddr string
 	Secure     bool
 	Time       time.Time
+}
+
+// Query parses the handshake's query string. It is parsed on demand
+// because most sessions never look at it, and the parsed form costs
+// hundreds of bytes per idle connection.
+func (h Handshake) Query() url.Values {
+	q, _ := url.ParseQuery(h.RawQuery) // the engine parsed it once already
+	return q
 }
 
 const (

@@ -214,8 +214,9 @@ func (s *Session) readMessage(conn net.Conn, br *bufio.Reader, buf *[]byte) (byt
 			if !h.fin || h.length > 125 {
 				return 0, nil, errProtocol
 			}
-			var ctl [125]byte
-			p := ctl[:h.length]
+			// Control frames are rare: a heap buffer keeps the reader's
+			// stack, held by every idle connection, small.
+			p := make([]byte, h.length)
 			if _, err := io.ReadFull(br, p); err != nil {
 				return 0, nil, err
 			}

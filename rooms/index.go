@@ -1,37 +1,46 @@
 package rooms
 
-import "sync"
+import (
+	"slices"
+	"sync"
+)
 
 // Index is the two-way record of room membership: which members each room
-// has and which rooms each member is in. The value stored for a member (its
+// has and which rooms each member is in. Every member is in its own room,
+// named by its id, as in Socket.IO. The value stored for a member (its
 // socket, say) is returned by lookups, so a broadcast needs no second map.
-// Index is safe for concurrent use.
+//
+// Memory is what most members cost at rest, so the own room is one entry
+// of a flat map, and a member's other rooms are a short slice rather than a
+// map of its own. Index is safe for concurrent use.
 type Index[T any] struct {
-	mu      sync.RWMutex
-	rooms   map[string]map[string]T
-	members map[string]map[string]struct{}
+	mu     sync.RWMutex
+	self   map[string]T            // every member, by id: its own room
+	rooms  map[string]map[string]T // named rooms: room -> member id -> value
+	joined map[string][]string     // member id -> its named rooms
 }
 
 // NewIndex returns an empty index.
 func NewIndex[T any]() *Index[T] {
-	return &Index[T]{rooms: make(map[string]map[string]T), members: make(map[string]map[string]struct{})}
+	return &Index[T]{
+		self:   make(map[string]T),
+		rooms:  make(map[string]map[string]T),
+		joined: make(map[string][]string),
+	}
 }
 
-// Add puts member id (with value v) in each of rooms and returns the rooms
-// it was not in before.
+// Add puts member id (with value v) in its own room and in each of rooms,
+// and returns the named rooms it was not in before.
 func (x *Index[T]) Add(id string, v T, rooms ...string) (joined []string) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	mine := x.members[id]
-	if mine == nil {
-		mine = make(map[string]struct{}, len(rooms))
-		x.members[id] = mine
-	}
+	x.self[id] = v
+	mine := x.joined[id]
 	for _, r := range rooms {
-		if _, ok := mine[r]; ok {
+		if r == id || slices.Contains(mine, r) {
 			continue
 		}
-		mine[r] = struct{}{}
+		mine = append(mine, r)
 		set := x.rooms[r]
 		if set == nil {
 			set = make(map[string]T, 1)
@@ -40,37 +49,48 @@ func (x *Index[T]) Add(id string, v T, rooms ...string) (joined []string) {
 		set[id] = v
 		joined = append(joined, r)
 	}
+	if len(mine) > 0 {
+		x.joined[id] = mine
+	}
 	return joined
 }
 
-// Remove takes member id out of room and reports whether it was in it.
+// Remove takes member id out of named room and reports whether it was in
+// it. A member cannot leave its own room; RemoveAll removes the member.
 func (x *Index[T]) Remove(id, room string) bool {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	mine := x.members[id]
-	if _, ok := mine[room]; !ok {
+	mine := x.joined[id]
+	i := slices.Index(mine, room)
+	if i < 0 {
 		return false
 	}
-	delete(mine, room)
+	mine = slices.Delete(mine, i, i+1)
 	if len(mine) == 0 {
-		delete(x.members, id)
+		delete(x.joined, id)
+	} else {
+		x.joined[id] = mine
 	}
 	x.dropLocked(id, room)
 	return true
 }
 
-// RemoveAll takes member id out of every room and returns them.
+// RemoveAll takes member id out of the index and returns the rooms it was
+// in, its own included.
 func (x *Index[T]) RemoveAll(id string) []string {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	mine := x.members[id]
-	delete(x.members, id)
-	left := make([]string, 0, len(mine))
-	for r := range mine {
+	_, member := x.self[id]
+	mine := x.joined[id]
+	delete(x.self, id)
+	delete(x.joined, id)
+	for _, r := range mine {
 		x.dropLocked(id, r)
-		left = append(left, r)
 	}
-	return left
+	if !member {
+		return mine
+	}
+	return append(mine, id)
 }
 
 func (x *Index[T]) dropLocked(id, room string) {
@@ -81,21 +101,27 @@ func (x *Index[T]) dropLocked(id, room string) {
 	}
 }
 
-// RoomsOf returns the rooms member id is in.
+// RoomsOf returns the rooms member id is in, its own first; nil when it is
+// not a member.
 func (x *Index[T]) RoomsOf(id string) []string {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	out := make([]string, 0, len(x.members[id]))
-	for r := range x.members[id] {
-		out = append(out, r)
+	if _, ok := x.self[id]; !ok {
+		return nil
 	}
-	return out
+	out := make([]string, 0, 1+len(x.joined[id]))
+	out = append(out, id)
+	return append(out, x.joined[id]...)
 }
 
 // Has reports whether member id is in room.
 func (x *Index[T]) Has(id, room string) bool {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
+	if room == id {
+		_, ok := x.self[id]
+		return ok
+	}
 	_, ok := x.rooms[room][id]
 	return ok
 }
@@ -104,7 +130,22 @@ func (x *Index[T]) Has(id, room string) bool {
 func (x *Index[T]) Size(room string) int {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	return len(x.rooms[room])
+	n := len(x.rooms[room])
+	if _, ok := x.self[room]; ok {
+		if _, dup := x.rooms[room][room]; !dup {
+			n++
+		}
+	}
+	return n
+}
+
+// inLocked reports whether member id is in room.
+func (x *Index[T]) inLocked(id, room string) bool {
+	if id == room {
+		return true // self holds only members
+	}
+	_, ok := x.rooms[room][id]
+	return ok
 }
 
 // Select appends to dst the values of the members that are in any of in
@@ -114,39 +155,44 @@ func (x *Index[T]) Select(dst []T, in, except []string) []T {
 	defer x.mu.RUnlock()
 	excluded := func(id string) bool {
 		for _, r := range except {
-			if _, ok := x.rooms[r][id]; ok {
+			if x.inLocked(id, r) {
 				return true
 			}
 		}
 		return false
 	}
-	switch len(in) {
-	case 0:
-		for id := range x.members {
-			if excluded(id) {
-				continue
-			}
-			// Every member is in its own room, named by its id.
-			if v, ok := x.rooms[id][id]; ok {
-				dst = append(dst, v)
-			}
-		}
-	case 1:
-		for id, v := range x.rooms[in[0]] {
+	if len(in) == 0 {
+		for id, v := range x.self {
 			if !excluded(id) {
 				dst = append(dst, v)
 			}
 		}
-	default:
-		seen := make(map[string]struct{})
-		for _, r := range in {
-			for id, v := range x.rooms[r] {
-				if _, dup := seen[id]; dup || excluded(id) {
-					continue
-				}
-				seen[id] = struct{}{}
-				dst = append(dst, v)
+		return dst
+	}
+	var seen map[string]struct{}
+	if len(in) > 1 {
+		seen = make(map[string]struct{})
+	}
+	add := func(id string, v T) {
+		if excluded(id) {
+			return
+		}
+		if seen != nil {
+			if _, dup := seen[id]; dup {
+				return
 			}
+			seen[id] = struct{}{}
+		}
+		dst = append(dst, v)
+	}
+	for _, r := range in {
+		if v, ok := x.self[r]; ok {
+			if _, dup := x.rooms[r][r]; !dup {
+				add(r, v)
+			}
+		}
+		for id, v := range x.rooms[r] {
+			add(id, v)
 		}
 	}
 	return dst

@@ -135,6 +135,7 @@ func (c *client) connect(p *Packet) {
 	c.everJoined = true
 	if c.connectTimer != nil {
 		c.connectTimer.Stop()
+		c.connectTimer = nil // its memory is not worth keeping per connection
 	}
 	c.mu.Unlock()
 	s.mu.Lock()

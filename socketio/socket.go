@@ -38,7 +38,7 @@ type Socket struct {
 
 	mu           sync.Mutex
 	connected    bool
-	handlers     map[string]Handler
+	handlers     []namedHandler // few per socket: a slice is smaller than a map
 	catchAll     Handler
 	pktMW        []PacketMiddleware
 	onError      []func(error)
@@ -49,6 +49,11 @@ type Socket struct {
 	dispatching  bool
 	space        chan struct{}
 	closedReason string
+}
+
+type namedHandler struct {
+	event string
+	h     Handler
 }
 
 type inboxItem struct {
@@ -99,11 +104,14 @@ func (s *Socket) Connected() bool {
 // On sets the handler of event.
 func (s *Socket) On(event string, h Handler) {
 	s.mu.Lock()
-	if s.handlers == nil {
-		s.handlers = make(map[string]Handler)
+	defer s.mu.Unlock()
+	for i := range s.handlers {
+		if s.handlers[i].event == event {
+			s.handlers[i].h = h
+			return
+		}
 	}
-	s.handlers[event] = h
-	s.mu.Unlock()
+	s.handlers = append(s.handlers, namedHandler{event, h})
 }
 
 // OnAny sets the handler for events without their own handler; it gets the
@@ -400,7 +408,13 @@ func (s *Socket) runEvent(p *Packet) {
 		return
 	}
 	mws := s.pktMW
-	h := s.handlers[event]
+	var h Handler
+	for _, nh := range s.handlers {
+		if nh.event == event {
+			h = nh.h
+			break
+		}
+	}
 	catchAll := s.catchAll
 	s.mu.Unlock()
 	for _, mw := range mws {

@@ -1,0 +1,95 @@
+// Command fanout-server is Parley's side of the benchmark contract
+// (bench/README.md): namespace /chat; the handshake auth {room} joins that
+// room; "message" is re-broadcast to the room excluding the sender; "echo"
+// is answered by ack with the same arguments.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	_ "net/http/pprof"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/parley-rt/parley/engineio"
+	"github.com/parley-rt/parley/socketio"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "fanout-server:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	addr := flag.String("addr", "127.0.0.1:3100", "listen address")
+	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this address (profiling runs only)")
+	flag.Parse()
+	if *pprofAddr != "" {
+		go func() { _ = http.ListenAndServe(*pprofAddr, nil) }() // profiling aid; its failure only loses the profile
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	io, err := socketio.New(socketio.Config{
+		Engine: engineio.Config{CORS: engineio.CORS{AllowOrigin: func(string) bool { return true }}},
+		Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+	chat := io.Of("/chat")
+	chat.OnConnection(func(s *socketio.Socket) {
+		var auth struct {
+			Room string `json:"room"`
+		}
+		if json.Unmarshal(s.Auth(), &auth) == nil && auth.Room != "" {
+			s.Join(auth.Room)
+		}
+		room := auth.Room
+		s.On("message", func(s *socketio.Socket, args *socketio.Args, _ socketio.AckFunc) {
+			vals, err := args.Values()
+			if err != nil || room == "" {
+				return
+			}
+			_ = s.To(room).Emit("message", vals...) // slow receivers are the engine's to drop
+		})
+		s.On("echo", func(_ *socketio.Socket, args *socketio.Args, ack socketio.AckFunc) {
+			if ack == nil {
+				return
+			}
+			if vals, err := args.Values(); err == nil {
+				_ = ack(vals...) // a gone socket needs no ack
+			}
+		})
+	})
+	mux := http.NewServeMux()
+	mux.Handle("/socket.io/", io)
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("ok")) // the client may be gone
+	})
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return errors.Join(hs.Shutdown(sctx), io.Close(sctx))
+}
