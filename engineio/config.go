@@ -28,6 +28,9 @@ type Config struct {
 	// MaxQueue is how many frames may wait to be written to one session
 	// before it is closed as a slow consumer. Default 4096.
 	MaxQueue int
+	// MaxInbox is how many received messages may wait for the handler
+	// before the session's reads pause. Default 256.
+	MaxInbox int
 	// WriteTimeout bounds one WebSocket write. Default 10s.
 	WriteTimeout time.Duration
 	// CORS sets the cross-origin policy. The zero value sends no CORS
@@ -73,6 +76,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxQueue <= 0 {
 		c.MaxQueue = 4096
+	}
+	if c.MaxInbox <= 0 {
+		c.MaxInbox = 256
 	}
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = 10 * time.Second

@@ -7,7 +7,9 @@
 // that receives the session's messages and its close.
 //
 // Concurrency: a Session's Handler.OnMessage calls are serialised, in
-// arrival order, whichever transport they come from. Session methods are safe
+// arrival order, whichever transport they come from: readers queue
+// messages in a bounded inbox that one short-lived deliverer goroutine
+// drains, so a WebSocket reader's stack stays small. Session methods are safe
 // for concurrent use. Sending never blocks on the network: frames go to a
 // bounded per-session queue that one short-lived writer goroutine drains,
 // coalescing everything queued into one write; a session whose queue

@@ -8,10 +8,11 @@ import (
 	"time"
 )
 
-// Handler receives one session's messages and its close.
+// Handler receives one session's messages and its close. Its methods are
+// called from one goroutine at a time, in order: every message received
+// before the close, then OnClose.
 type Handler interface {
-	// OnMessage is called for each message, one at a time, in order. data
-	// belongs to the handler.
+	// OnMessage is called for each message. data belongs to the handler.
 	OnMessage(data []byte, binary bool)
 	// OnClose is called once, with the reason, after the session closed.
 	OnClose(reason string)
@@ -57,8 +58,6 @@ type Session struct {
 	hs      Handshake
 	handler Handler
 
-	recvMu sync.Mutex // serialises handler.OnMessage
-
 	mu          sync.Mutex
 	state       int
 	reason      string // close reason while closing
@@ -74,6 +73,14 @@ type Session struct {
 	timer       *time.Timer
 	due         time.Time
 	awaitPong   bool
+
+	// Incoming messages wait in inbox for one short-lived deliverer
+	// goroutine, so the WebSocket reader only reads: its stack, held by
+	// every idle connection, stays at the minimum instead of growing with
+	// whatever the handlers call.
+	inbox      []packet
+	delivering bool
+	space      chan struct{} // closed when inbox has room again
 }
 
 // ID returns the session id (sid).
@@ -226,15 +233,7 @@ func (s *Session) closingReason() string {
 func (s *Session) receive(p packet) {
 	switch p.typ {
 	case typeMessage:
-		s.mu.Lock()
-		open := s.state == stateOpen
-		s.mu.Unlock()
-		if !open {
-			return
-		}
-		s.recvMu.Lock()
-		s.handler.OnMessage(p.data, p.binary)
-		s.recvMu.Unlock()
+		s.enqueue(p)
 	case typePong:
 		s.mu.Lock()
 		if s.awaitPong && s.state == stateOpen {
@@ -250,6 +249,60 @@ func (s *Session) receive(p packet) {
 	case typeNoop, typeUpgrade:
 	default:
 		s.closeNow(ReasonParseError)
+	}
+}
+
+// enqueue hands a message to the deliverer, waiting while the inbox is
+// full: a client that sends faster than its handlers run is read no
+// faster than that.
+func (s *Session) enqueue(p packet) {
+	s.mu.Lock()
+	for len(s.inbox) >= s.srv.cfg.MaxInbox && s.state == stateOpen {
+		if s.space == nil {
+			s.space = make(chan struct{})
+		}
+		ch := s.space
+		s.mu.Unlock()
+		<-ch
+		s.mu.Lock()
+	}
+	if s.state != stateOpen {
+		s.mu.Unlock()
+		return
+	}
+	s.inbox = append(s.inbox, p)
+	if !s.delivering {
+		s.delivering = true
+		go s.deliver()
+	}
+	s.mu.Unlock()
+}
+
+// deliver calls the handler for queued messages, in order, then exits.
+// The close marker queued by closeNow comes last: messages that arrived
+// before the close are delivered before OnClose.
+func (s *Session) deliver() {
+	for {
+		s.mu.Lock()
+		batch := s.inbox
+		s.inbox = nil
+		if len(batch) == 0 {
+			s.delivering = false
+			s.mu.Unlock()
+			return
+		}
+		if s.space != nil {
+			close(s.space)
+			s.space = nil
+		}
+		s.mu.Unlock()
+		for _, p := range batch {
+			if p.typ == typeClose {
+				s.handler.OnClose(string(p.data))
+				continue
+			}
+			s.handler.OnMessage(p.data, p.binary)
+		}
 	}
 }
 
@@ -331,17 +384,25 @@ func (s *Session) closeNow(reason string) {
 	conn := s.ws
 	s.queue = nil
 	s.spare = nil
+	if s.space != nil {
+		close(s.space) // a reader waiting for inbox room gives up
+		s.space = nil
+	}
 	if s.pollWaiting {
 		s.wakePollLocked()
+	}
+	if s.handler != nil {
+		s.inbox = append(s.inbox, packet{typ: typeClose, data: []byte(reason)})
+		if !s.delivering {
+			s.delivering = true
+			go s.deliver()
+		}
 	}
 	s.mu.Unlock()
 	if conn != nil {
 		_ = conn.Close() // the peer may have closed it already
 	}
 	s.srv.remove(s)
-	if s.handler != nil {
-		s.handler.OnClose(reason)
-	}
 }
 
 // frameWSClose is a WebSocket close frame with status 1000.
