@@ -127,9 +127,10 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 func (s *Session) serveData(w http.ResponseWriter, r *http.Request) {
 	max := s.srv.cfg.MaxPayload
 	if r.ContentLength > max {
+		// As in Node, the session survives; socket.io-client closes it
+		// when it sees the 413.
 		w.Header().Set("Connection", "close")
 		w.WriteHeader(http.StatusRequestEntityTooLarge)
-		s.closeNow(ReasonTransportError)
 		return
 	}
 	s.mu.Lock()
@@ -158,6 +159,7 @@ func (s *Session) serveData(w http.ResponseWriter, r *http.Request) {
 		if errors.As(err, &tooBig) {
 			w.Header().Set("Connection", "close")
 			w.WriteHeader(http.StatusRequestEntityTooLarge)
+			return // as above; the request's connection is closed
 		}
 		s.closeNow(ReasonTransportError)
 		return

@@ -141,9 +141,9 @@ func (s *Session) SendBatch(fs []*Frame) error {
 	return nil
 }
 
-// Writable reports whether a frame sent now would be written at once: a
-// WebSocket with no write in progress, or a pending polling GET. Volatile
-// packets are dropped when it is false, as in Node.
+// Writable reports whether a frame sent now would go out without waiting
+// behind a backlog: a WebSocket with nothing queued, or a pending polling
+// GET. Volatile packets are dropped when it is false, as in Node.
 func (s *Session) Writable() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -151,7 +151,7 @@ func (s *Session) Writable() bool {
 		return false
 	}
 	if s.transport == transportWebSocket {
-		return !s.writing && len(s.queue) == 0
+		return len(s.queue) == 0
 	}
 	return s.pollWaiting && !s.upgrading
 }
@@ -242,8 +242,8 @@ func (s *Session) receive(p packet) {
 		}
 		s.mu.Unlock()
 	case typePing:
-		// Engine.IO v4 clients do not ping; answer anyway, as Node does.
-		_ = s.Send(newControl(typePong, string(p.data))) // a closed session needs no pong
+		// In v4 only the server pings; Node closes on a client ping.
+		s.closeNow(ReasonTransportError)
 	case typeClose:
 		s.closeNow(ReasonTransportClose)
 	case typeNoop, typeUpgrade:
@@ -370,12 +370,17 @@ func (s *Session) Close(reason string) {
 	s.mu.Unlock()
 }
 
-// closeNow closes the session at once and reports reason to the handler.
+// closeNow closes the session at once and reports reason to the handler;
+// when a graceful close was under way, its reason wins, since the peer's
+// answer to it is no cause of its own.
 func (s *Session) closeNow(reason string) {
 	s.mu.Lock()
 	if s.state == stateClosed {
 		s.mu.Unlock()
 		return
+	}
+	if s.state == stateClosing && s.reason != "" {
+		reason = s.reason
 	}
 	s.state = stateClosed
 	if s.timer != nil {

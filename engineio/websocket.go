@@ -69,7 +69,7 @@ func (srv *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	// stack) is freed now rather than held for the connection's life.
 	go func() {
 		err := sess.readLoop(conn, br)
-		sess.closeNow(closeReasonFor(err))
+		sess.readFailed(conn, err)
 	}()
 }
 
@@ -117,7 +117,7 @@ func (srv *Server) runUpgrade(sess *Session, conn net.Conn, br *bufio.Reader) {
 		return
 	}
 	err = sess.readLoop(conn, br)
-	sess.closeNow(closeReasonFor(err))
+	sess.readFailed(conn, err)
 }
 
 // probe answers "2probe" with "3probe", releases the pending poll, and on
@@ -273,12 +273,27 @@ func (s *Session) readMessage(conn net.Conn, br *bufio.Reader, buf *[]byte) (byt
 	}
 }
 
+// readFailed closes the session after its reader stopped; a message over
+// MaxPayload is answered with close status 1009 first, as RFC 6455 asks.
+func (s *Session) readFailed(conn net.Conn, err error) {
+	if errors.Is(err, errTooLarge) {
+		s.writeClose(conn, []byte{0x03, 0xf1})
+	}
+	s.closeNow(closeReasonFor(err))
+}
+
 // replyClose answers a client's close frame with the same status code.
 func (s *Session) replyClose(conn net.Conn, payload []byte) {
 	code := []byte{0x03, 0xe8}
 	if len(payload) >= 2 {
 		code = payload[:2]
 	}
+	s.writeClose(conn, code)
+}
+
+// writeClose writes a close frame with the status code unless the writer
+// goroutine owns the connection at the moment.
+func (s *Session) writeClose(conn net.Conn, code []byte) {
 	s.mu.Lock()
 	writing := s.writing && s.ws == conn
 	s.mu.Unlock()

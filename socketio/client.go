@@ -3,6 +3,7 @@ package socketio
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -37,6 +38,10 @@ func (c *client) OnMessage(data []byte, binary bool) {
 			return
 		}
 		c.pending = nil
+		if err := checkPlaceholders(p.Data, p.Attachments); err != nil {
+			c.fail(err.Error())
+			return
+		}
 		c.route(p)
 		return
 	}
@@ -56,10 +61,31 @@ func (c *client) OnMessage(data []byte, binary bool) {
 	c.route(p)
 }
 
-// fail closes the connection after a protocol violation.
+// fail closes the connection after a packet that cannot be decoded. As in
+// Node, the sockets' error handlers hear of it and the close reason is
+// "forced close".
 func (c *client) fail(why string) {
 	c.srv.cfg.Logger.Debug("socketio: protocol violation", "sid", c.sess.ID(), "why", why)
-	c.sess.Terminate(ReasonParseError)
+	err := fmt.Errorf("%s: %w", why, ErrParse)
+	for _, s := range c.list() {
+		s.reportError(err)
+	}
+	c.sess.Close(engineio.ReasonForcedClose)
+}
+
+// invalidState closes the connection after a packet that is well formed but
+// makes no sense now (a second CONNECT for a namespace, an event for a
+// namespace not joined). Node closes the connection from the Socket.IO
+// layer: over polling its sockets see "forced server close" before the
+// engine closes; over WebSocket the engine's "forced close" comes first.
+func (c *client) invalidState(why string) {
+	c.srv.cfg.Logger.Debug("socketio: packet in an invalid state", "sid", c.sess.ID(), "why", why)
+	if c.sess.Transport() == "polling" {
+		for _, s := range c.list() {
+			s.onclose(ReasonForcedServerClose)
+		}
+	}
+	c.sess.Close(engineio.ReasonForcedClose)
 }
 
 func (c *client) route(p *Packet) {
@@ -70,19 +96,17 @@ func (c *client) route(p *Packet) {
 	c.mu.Lock()
 	s := c.sockets[p.Nsp]
 	c.mu.Unlock()
+	if s == nil {
+		c.invalidState("packet for a namespace not joined")
+		return
+	}
 	switch p.Type {
 	case PacketDisconnect:
-		if s != nil {
-			s.onclose(ReasonClientNamespaceDisconnect)
-		}
+		s.onclose(ReasonClientNamespaceDisconnect)
 	case PacketEvent, PacketBinaryEvent:
-		if s != nil {
-			s.push(inboxItem{p: p}, true)
-		}
+		s.push(inboxItem{p: p}, true)
 	case PacketAck, PacketBinaryAck:
-		if s != nil {
-			s.onAck(p)
-		}
+		s.onAck(p)
 	default: // CONNECT_ERROR is server-to-client only
 		c.fail("connect_error from client")
 	}
@@ -103,7 +127,11 @@ func (c *client) connect(p *Packet) {
 	_, dup := c.sockets[p.Nsp]
 	closed := c.closed
 	c.mu.Unlock()
-	if dup || closed {
+	if closed {
+		return
+	}
+	if dup {
+		c.invalidState("second CONNECT for " + p.Nsp)
 		return
 	}
 	s := newSocket(n, c, auth)

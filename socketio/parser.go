@@ -25,8 +25,9 @@ const (
 // ErrParse reports a packet that breaks the Socket.IO protocol.
 var ErrParse = errors.New("socketio: parse error")
 
-// maxAttachments bounds the attachments one packet may announce.
-const maxAttachments = 1000
+// maxAttachments bounds the attachments one packet may announce, as Node's
+// socket.io-parser does by default.
+const maxAttachments = 10
 
 // noID marks a packet without an ack id.
 const noID int64 = -1
@@ -247,6 +248,11 @@ func eachElement(arr []byte, fn func(i int, e []byte) bool) error {
 				}
 			}
 		}
+		if i == start {
+			// A stray '}' where an element should start: only invalid
+			// JSON gets here, and looping on it would never advance.
+			return fmt.Errorf("malformed array: %w", ErrParse)
+		}
 		end := i
 		for end > start && isSpace(arr[end-1]) {
 			end--
@@ -381,6 +387,19 @@ func appendString(dst []byte, s string) []byte {
 	}
 	b, _ := json.Marshal(s) // a string always marshals
 	return append(dst, b...)
+}
+
+// checkPlaceholders verifies that every placeholder in a binary packet's
+// payload names one of its n attachments.
+func checkPlaceholders(data []byte, n int) error {
+	var v any
+	d := json.NewDecoder(bytes.NewReader(data))
+	d.UseNumber()
+	if err := d.Decode(&v); err != nil {
+		return fmt.Errorf("payload: %w", ErrParse)
+	}
+	_, err := replacePlaceholders(v, make([][]byte, n))
+	return err
 }
 
 // reconstruct decodes raw JSON into a generic value, replacing placeholders

@@ -19,6 +19,7 @@ const (
 	ReasonClientNamespaceDisconnect = "client namespace disconnect"
 	ReasonServerShuttingDown        = "server shutting down"
 	ReasonParseError                = "parse error"
+	ReasonForcedServerClose         = "forced server close"
 )
 
 // Sentinel errors.

@@ -419,12 +419,7 @@ func (s *Socket) runEvent(p *Packet) {
 	s.mu.Unlock()
 	for _, mw := range mws {
 		if err := mw(s, event, args); err != nil {
-			s.mu.Lock()
-			fns := s.onError
-			s.mu.Unlock()
-			for _, fn := range fns {
-				s.safely("error", func() { fn(err) })
-			}
+			s.reportError(err)
 			return
 		}
 	}
@@ -440,6 +435,16 @@ func (s *Socket) runEvent(p *Packet) {
 		ack = s.ackFunc(p.ID)
 	}
 	s.safely(event, func() { h(s, args, ack) })
+}
+
+// reportError calls the socket's error handlers.
+func (s *Socket) reportError(err error) {
+	s.mu.Lock()
+	fns := s.onError
+	s.mu.Unlock()
+	for _, fn := range fns {
+		s.safely("error", func() { fn(err) })
+	}
 }
 
 func (s *Socket) ackFunc(id int64) AckFunc {
