@@ -1,0 +1,335 @@
+// Command loadgen drives Parley's benchmark scenarios against any server that
+// speaks the bench contract (Engine.IO v4 / Socket.IO v5 at /socket.io/,
+// namespace /chat) or, for the chat scenarios, Parley's /chat contract.
+//
+// It is its own minimal websocket client on gobwas/ws so that the client side
+// costs little CPU and measures the server, not a client library. Every
+// scenario prints human-readable lines and exactly one "RESULT {json}" line.
+// Every loop is bounded by -max-time.
+//
+//	loadgen -addr 127.0.0.1:3001 -scenario fanout
+//	loadgen -report bench/results/20250101-120000
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// config holds every flag; zero values mean "the scenario's default".
+type config struct {
+	addr        string
+	scenario    string
+	label       string
+	receivers   int
+	senders     int
+	rates       []float64
+	rate        float64
+	step        time.Duration
+	duration    time.Duration
+	conns       int
+	rooms       int
+	roomSenders int
+	inflight    int
+	payload     int
+	serverPID   int
+	srcIPs      int
+	dialConc    int
+	dialTimeout time.Duration
+	maxTime     time.Duration
+	refine      int
+	warmup      time.Duration
+	report      string
+}
+
+func main() {
+	log.SetFlags(0)
+	var cfg config
+	var rates string
+	flag.StringVar(&cfg.addr, "addr", "127.0.0.1:3001", "server host:port")
+	flag.StringVar(&cfg.scenario, "scenario", "fanout", "fanout | latency | idle | echo | chat | persist")
+	flag.StringVar(&cfg.label, "label", "", "server name recorded in the RESULT line")
+	flag.IntVar(&cfg.receivers, "receivers", 1000, "fanout/latency/chat: receiving connections in the room")
+	flag.IntVar(&cfg.senders, "senders", 0, "fanout/latency/chat: sending connections (default 10; chat 50)")
+	flag.StringVar(&rates, "rates", "5,10,20,40,80,160,320,640,1280", "fanout/chat: message rates (msg/s, all senders together) to step through")
+	flag.Float64Var(&cfg.rate, "rate", 40, "latency: fixed message rate (msg/s)")
+	flag.DurationVar(&cfg.step, "step", 10*time.Second, "fanout/chat: duration of each rate step")
+	flag.DurationVar(&cfg.duration, "duration", 0, "latency (20s), echo (10s), persist (10s): measuring time; idle (10s): hold time")
+	flag.IntVar(&cfg.conns, "conns", 0, "idle: connections (default 10000); echo: connections (default 100)")
+	flag.IntVar(&cfg.rooms, "rooms", 100, "persist: rooms")
+	flag.IntVar(&cfg.roomSenders, "room-senders", 10, "persist: senders per room")
+	flag.IntVar(&cfg.refine, "refine", 2, "fanout/chat: extra bisection steps between the last passing and the first failing rate")
+	flag.DurationVar(&cfg.warmup, "warmup", 2*time.Second, "fanout/latency/chat: unreported warm-up at the first rate")
+	flag.IntVar(&cfg.inflight, "inflight", 1, "echo/persist: unacknowledged emits per connection")
+	flag.IntVar(&cfg.payload, "payload", 64, "bytes of padding added to each message")
+	flag.IntVar(&cfg.serverPID, "server-pid", 0, "server process id, for RSS (idle; reported by every scenario when set)")
+	flag.IntVar(&cfg.srcIPs, "src-ips", 0, "spread connections over 127.0.0.1..127.0.0.N (0 = automatic)")
+	flag.IntVar(&cfg.dialConc, "dial-concurrency", 64, "connections being set up at once")
+	flag.DurationVar(&cfg.dialTimeout, "dial-timeout", 15*time.Second, "timeout for one connection's setup")
+	flag.DurationVar(&cfg.maxTime, "max-time", 10*time.Minute, "hard limit for the whole run")
+	flag.StringVar(&cfg.report, "report", "", "print the comparison table for a results directory and exit")
+	flag.Parse()
+
+	if cfg.report != "" {
+		if err := printReport(os.Stdout, cfg.report); err != nil {
+			log.Fatalf("report: %v", err)
+		}
+		return
+	}
+	for _, f := range strings.Split(rates, ",") {
+		r, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil || r <= 0 {
+			log.Fatalf("bad -rates entry %q", f)
+		}
+		cfg.rates = append(cfg.rates, r)
+	}
+	raiseNofile()
+
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.maxTime)
+	defer cancel()
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	psiStart := cpuPressure()
+	res, err := run(ctx, cfg)
+	if res == nil {
+		res = map[string]any{}
+	}
+	// CPU pressure (share of time runnable tasks waited for a CPU, 10 s
+	// average): other work on the machine makes the numbers noisy.
+	if psiStart >= 0 {
+		end := cpuPressure()
+		res["cpuPressure"] = []float64{psiStart, end}
+		if max(psiStart, end) > 20 {
+			log.Printf("warning: CPU pressure %.0f%% -> %.0f%%: other processes compete for the CPUs; numbers are noisy", psiStart, end)
+		}
+	}
+	res["scenario"] = cfg.scenario
+	res["server"] = cfg.label
+	res["addr"] = cfg.addr
+	if err != nil {
+		res["error"] = err.Error()
+		log.Printf("error: %v", err)
+	}
+	b, _ := json.Marshal(res) // map of plain values: cannot fail
+	fmt.Printf("RESULT %s\n", b)
+	if err != nil {
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, cfg config) (map[string]any, error) {
+	switch cfg.scenario {
+	case "fanout":
+		return runFanout(ctx, cfg, false)
+	case "latency":
+		cfg.rates = []float64{cfg.rate}
+		cfg.refine = 0
+		cfg.step = orDefault(cfg.duration, 20*time.Second)
+		return runFanout(ctx, cfg, false)
+	case "chat":
+		return runFanout(ctx, cfg, true)
+	case "idle":
+		return runIdle(ctx, cfg)
+	case "echo":
+		return runEcho(ctx, cfg)
+	case "persist":
+		return runPersist(ctx, cfg)
+	}
+	return nil, fmt.Errorf("unknown scenario %q", cfg.scenario)
+}
+
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+// raiseNofile lifts the soft RLIMIT_NOFILE to the hard limit.
+func raiseNofile() {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		log.Printf("getrlimit: %v", err)
+		return
+	}
+	rl.Cur = rl.Max
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		log.Printf("setrlimit: %v", err)
+	}
+}
+
+// dialCfg builds the dial settings: source addresses are spread so that no
+// single source IP needs more than 20000 ephemeral ports.
+func (cfg config) dialCfg(total int) dialConfig {
+	n := cfg.srcIPs
+	if n == 0 {
+		n = (total + 19999) / 20000
+	}
+	var ips []net.IP
+	if n > 1 {
+		for i := 1; i <= n; i++ {
+			ips = append(ips, net.IPv4(127, 0, 0, byte(i)))
+		}
+	}
+	return dialConfig{
+		addr:     cfg.addr,
+		srcIPs:   ips,
+		timeout:  cfg.dialTimeout,
+		deadline: time.Now().Add(cfg.maxTime + 5*time.Second),
+	}
+}
+
+// connectMany opens n clients with at most conc setups in flight. setup runs
+// after the namespace connect (e.g. joinRoom); a nil slot means that client
+// failed. It returns the clients and the first error seen.
+func connectMany(ctx context.Context, dc dialConfig, n, conc int, auth func(i int) string,
+	h func(i int) handlers, setup func(c *client) error) ([]*client, int, error) {
+	clients := make([]*client, n)
+	var next atomic.Int64
+	var failed atomic.Int64
+	var firstErr atomic.Pointer[error]
+	var wg sync.WaitGroup
+	started := time.Now()
+	for w := 0; w < conc && w < n; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n || ctx.Err() != nil {
+					return
+				}
+				c, err := dial(ctx, dc, i, auth(i), h(i))
+				if err == nil && setup != nil {
+					if err = setup(c); err != nil {
+						c.close()
+					}
+				}
+				if err != nil {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, &err)
+					continue
+				}
+				clients[i] = c
+			}
+		}()
+	}
+	wg.Wait()
+	f := int(failed.Load())
+	log.Printf("connected %d/%d in %.1fs", n-f, n, time.Since(started).Seconds())
+	if p := firstErr.Load(); p != nil {
+		return clients, f, *p
+	}
+	return clients, f, ctx.Err()
+}
+
+func closeAll(clients []*client) {
+	for _, c := range clients {
+		if c != nil {
+			c.close()
+		}
+	}
+	for _, c := range clients {
+		if c != nil {
+			select {
+			case <-c.done:
+			case <-time.After(2 * time.Second):
+			}
+		}
+	}
+}
+
+func countAlive(clients []*client) int {
+	n := 0
+	for _, c := range clients {
+		if c != nil && c.alive() {
+			n++
+		}
+	}
+	return n
+}
+
+var errNoPID = errors.New("loadgen: no -server-pid")
+
+// rssBytes reads VmRSS of pid from /proc.
+func rssBytes(pid int) (int64, error) {
+	if pid <= 0 {
+		return 0, errNoPID
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			f := strings.Fields(rest)
+			if len(f) < 1 {
+				break
+			}
+			kb, err := strconv.ParseInt(f[0], 10, 64)
+			if err != nil {
+				return 0, err
+			}
+			return kb * 1024, nil
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+}
+
+// padding returns n bytes of JSON-safe filler.
+func padding(n int) string { return strings.Repeat("x", n) }
+
+// sleepCtx sleeps for d or until ctx ends; it reports whether ctx is alive.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// cpuTime is the user+system CPU time this process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// cpuPressure returns the "some avg10" CPU pressure in percent, or -1 when
+// the kernel does not expose it.
+func cpuPressure() float64 {
+	b, err := os.ReadFile("/proc/pressure/cpu")
+	if err != nil {
+		return -1
+	}
+	for _, f := range strings.Fields(string(b)) {
+		if v, ok := strings.CutPrefix(f, "avg10="); ok {
+			p, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return -1
+			}
+			return p
+		}
+	}
+	return -1
+}
