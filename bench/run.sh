@@ -108,10 +108,15 @@ else
   echo "   (bench/zishang did not build: zishang skipped)"
 fi
 HAVE_NODE=0
-if [[ -f node_modules/socket.io/package.json || -f bench/node/node_modules/socket.io/package.json ]]; then
+# bench/node is its own npm project (kept out of the root workspaces so that
+# CI never compiles better-sqlite3); install it on first use.
+if [[ ! -f bench/node/node_modules/socket.io/package.json ]]; then
+  (cd bench/node && npm ci --no-audit --no-fund >/dev/null) || echo "   (npm ci in bench/node failed)"
+fi
+if [[ -f bench/node/node_modules/socket.io/package.json ]]; then
   HAVE_NODE=1
 else
-  echo "   (socket.io not installed: run 'npm install -w bench/node' at the repo root; Node skipped)"
+  echo "   (socket.io not installed in bench/node; Node skipped)"
 fi
 
 if [[ -z $SERVERS ]]; then
