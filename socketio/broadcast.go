@@ -62,30 +62,11 @@ func (b BroadcastOperator) Emit(event string, args ...any) error {
 	return nil
 }
 
-// deliver sends frames to every selected socket; register, when set, is
-// called for each recipient first.
+// deliver hands frames to the adapter for every selected socket; register,
+// when set, is called for each local recipient first.
 func (b BroadcastOperator) deliver(frames []*engineio.Frame, register func(*Socket)) int {
-	bufp := targetPool.Get().(*[]*Socket)
-	targets := b.nsp.index.Select((*bufp)[:0], b.rooms, b.except)
-	sent := 0
-	for _, s := range targets {
-		if b.volatile && !s.client.sess.Writable() {
-			continue
-		}
-		if register != nil {
-			register(s)
-		}
-		if s.sendFrames(frames) == nil {
-			sent++
-		}
-	}
-	clear(targets)
-	*bufp = targets[:0]
-	targetPool.Put(bufp)
-	return sent
+	return b.nsp.adapter.Broadcast(frames, BroadcastOptions{Rooms: b.rooms, Except: b.except, Volatile: b.volatile, Local: b.local}, register)
 }
-
-var targetPool = sync.Pool{New: func() any { s := make([]*Socket, 0, 64); return &s }}
 
 // EmitWithAck sends the event to every selected socket and waits for each
 // one's acknowledgement, until ctx ends or the operator's timeout passes.

@@ -27,7 +27,7 @@ func addSocket(t *testing.T, n *Namespace, id string, rooms ...string) *Socket {
 	t.Cleanup(s.cancel)
 	s.id = id
 	s.connected = true
-	n.index.Add(s.id, s, s.id)
+	n.adapter.Add(s, s.id)
 	s.Join(rooms...)
 	return s
 }

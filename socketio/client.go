@@ -173,7 +173,7 @@ func (c *client) connect(p *Packet) {
 	if restored != nil {
 		rooms = append(rooms, restored.rooms...)
 	}
-	n.index.Add(s.id, s, rooms...)
+	n.adapter.Add(s, rooms...)
 	payload := map[string]string{"sid": s.id}
 	if s.pid != "" {
 		payload["pid"] = s.pid

@@ -4,8 +4,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/parley-rt/parley/rooms"
 )
 
 // Middleware runs for each socket before it connects. A non-nil error
@@ -34,13 +32,14 @@ type Namespace struct {
 	middlewares []Middleware
 	onConn      []func(*Socket)
 
-	index    *rooms.Index[*Socket]
+	adapter  Adapter
 	ackID    atomic.Int64
 	recovery *recoveryStore
 }
 
 func newNamespace(srv *Server, name string, parent *Namespace) *Namespace {
-	n := &Namespace{srv: srv, name: name, parent: parent, index: rooms.NewIndex[*Socket]()}
+	n := &Namespace{srv: srv, name: name, parent: parent}
+	n.adapter = srv.cfg.Adapter(n)
 	if r := srv.cfg.Recovery; r != nil {
 		n.recovery = newRecoveryStore(r.MaxDisconnectionDuration)
 	}
@@ -102,7 +101,7 @@ func (n *Namespace) Emit(event string, args ...any) error { return n.operator().
 func (n *Namespace) Sockets(rooms ...string) []*Socket { return n.localSockets(rooms, nil) }
 
 func (n *Namespace) localSockets(in, except []string) []*Socket {
-	return n.index.Select(nil, in, except)
+	return n.adapter.Select(nil, in, except)
 }
 
 // Timeout sets how long EmitWithAck waits for acknowledgements.

@@ -79,7 +79,7 @@ func (r *recoveryStore) pruneLocked(now time.Time) {
 
 // save keeps a disconnecting socket's session.
 func (r *recoveryStore) save(s *Socket) {
-	rooms := s.nsp.index.RoomsOf(s.id)
+	rooms := s.nsp.adapter.RoomsOf(s.id)
 	rooms = slices.DeleteFunc(rooms, func(x string) bool { return x == s.id })
 	s.mu.Lock()
 	data := maps.Clone(s.data)

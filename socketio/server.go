@@ -44,6 +44,8 @@ type Config struct {
 	// MaxInbox is how many incoming packets may wait for one socket's
 	// handlers before the connection's reads pause. Default 256.
 	MaxInbox int
+	// Adapter builds each namespace's adapter. Default NewMemoryAdapter.
+	Adapter AdapterFactory
 	// Logger receives diagnostics. Nil discards them.
 	Logger *slog.Logger
 }
@@ -80,6 +82,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Adapter == nil {
+		cfg.Adapter = NewMemoryAdapter
 	}
 	if r := cfg.Recovery; r != nil {
 		rc := *r

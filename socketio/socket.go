@@ -167,15 +167,15 @@ func (s *Socket) Join(rooms ...string) {
 	if !s.Connected() {
 		return
 	}
-	s.nsp.index.Add(s.id, s, rooms...)
+	s.nsp.adapter.Add(s, rooms...)
 }
 
 // Leave removes the socket from room.
-func (s *Socket) Leave(room string) { s.nsp.index.Remove(s.id, room) }
+func (s *Socket) Leave(room string) { s.nsp.adapter.Remove(s.id, room) }
 
 // Rooms returns the rooms the socket is in, its own room included.
 func (s *Socket) Rooms() []string {
-	r := s.nsp.index.RoomsOf(s.id)
+	r := s.nsp.adapter.RoomsOf(s.id)
 	slices.Sort(r)
 	return r
 }
@@ -305,7 +305,7 @@ func (s *Socket) onclose(reason string) {
 	if s.nsp.recovery != nil && recoverable(reason) {
 		s.nsp.recovery.save(s)
 	}
-	s.nsp.index.RemoveAll(s.id)
+	s.nsp.adapter.RemoveAll(s.id)
 	s.client.remove(s)
 	s.cancel()
 	s.push(inboxItem{disconnect: reason}, false)
