@@ -106,3 +106,9 @@ func (n *Namespace) localSockets(in, except []string) []*Socket {
 
 // Timeout sets how long EmitWithAck waits for acknowledgements.
 func (n *Namespace) Timeout(d time.Duration) BroadcastOperator { return n.operator().Timeout(d) }
+
+// ServerSideEmit sends an event to this namespace on the other nodes of a
+// multi-node adapter; with the in-memory adapter there are none.
+func (n *Namespace) ServerSideEmit(event string, args ...any) error {
+	return n.adapter.ServerSideEmit(event, args)
+}
