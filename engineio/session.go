@@ -48,8 +48,14 @@ const (
 )
 
 // closeGrace bounds how long a closing session waits for its last frames to
-// be written (polling: for the client's next GET).
-const closeGrace = 5 * time.Second
+// be written. A polling session with no GET held waits pollCloseGrace for
+// the client's next one: socket.io-client polls again at once after every
+// response, so a client that has not come back by then is gone or stuck,
+// and a server shutting down should not wait on it.
+const (
+	closeGrace     = 5 * time.Second
+	pollCloseGrace = 500 * time.Millisecond
+)
 
 // Session is one Engine.IO connection.
 type Session struct {
@@ -358,7 +364,11 @@ func (s *Session) Close(reason string) {
 	} else {
 		s.queue = append(s.queue, frameClose)
 	}
-	s.resetTimerLocked(closeGrace)
+	if s.transport == transportPolling && !s.pollWaiting {
+		s.resetTimerLocked(pollCloseGrace)
+	} else {
+		s.resetTimerLocked(closeGrace)
+	}
 	if s.transport == transportWebSocket && s.ws != nil {
 		if !s.writing {
 			s.writing = true

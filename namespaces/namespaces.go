@@ -40,8 +40,10 @@ type Conn interface {
 	// queued when the socket's transport is not writable.
 	Volatile() events.Emitter
 
-	// OnDisconnect registers fn, called once with the reason after the socket
-	// has left every room.
+	// OnDisconnect registers fn, called once with the reason, after the
+	// socket's queued events and while it is still in its rooms (as Node's
+	// "disconnecting"); the engine takes it out of them when fn returns.
+	// Broadcasts no longer reach it.
 	OnDisconnect(fn func(reason string))
 	// Disconnect closes this namespace socket ("server namespace disconnect").
 	Disconnect()

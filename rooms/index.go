@@ -13,7 +13,7 @@ import (
 // Memory is what most members cost at rest, so the own room is one entry
 // of a flat map, and a member's other rooms are a short slice rather than a
 // map of its own. Index is safe for concurrent use.
-type Index[T any] struct {
+type Index[T comparable] struct {
 	mu     sync.RWMutex
 	self   map[string]T            // every member, by id: its own room
 	rooms  map[string]map[string]T // named rooms: room -> member id -> value
@@ -21,7 +21,7 @@ type Index[T any] struct {
 }
 
 // NewIndex returns an empty index.
-func NewIndex[T any]() *Index[T] {
+func NewIndex[T comparable]() *Index[T] {
 	return &Index[T]{
 		self:   make(map[string]T),
 		rooms:  make(map[string]map[string]T),
@@ -80,6 +80,21 @@ func (x *Index[T]) Remove(id, room string) bool {
 func (x *Index[T]) RemoveAll(id string) []string {
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	return x.removeAllLocked(id)
+}
+
+// RemoveAllIf is RemoveAll when id's value is still v: a member that
+// rejoined under the same id (a recovered socket) is left alone.
+func (x *Index[T]) RemoveAllIf(id string, v T) []string {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if cur, ok := x.self[id]; !ok || cur != v {
+		return nil
+	}
+	return x.removeAllLocked(id)
+}
+
+func (x *Index[T]) removeAllLocked(id string) []string {
 	_, member := x.self[id]
 	mine := x.joined[id]
 	delete(x.self, id)

@@ -58,7 +58,12 @@ func TestIndex(t *testing.T) {
 	if got := ids(x.Select(nil, []string{"r1"}, nil)); !slices.Equal(got, []string{"b"}) {
 		t.Errorf("after RemoveAll, r1 = %v", got)
 	}
-	x.RemoveAll("b")
+	if got := x.RemoveAllIf("b", "other"); got != nil || !x.Has("b", "r1") {
+		t.Errorf("RemoveAllIf with another value removed %v", got)
+	}
+	if got := x.RemoveAllIf("b", "b"); !slices.Equal(ids(got), []string{"b", "r1"}) {
+		t.Errorf("RemoveAllIf(b, b) = %v", got)
+	}
 	x.RemoveAll("c")
 	if len(x.self) != 0 || len(x.rooms) != 0 || len(x.joined) != 0 {
 		t.Errorf("index not empty after removing everyone: %v %v %v", x.self, x.rooms, x.joined)

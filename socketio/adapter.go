@@ -22,8 +22,9 @@ type Adapter interface {
 	// Remove takes socket id out of a named room; it reports whether the
 	// socket was in it.
 	Remove(id, room string) bool
-	// RemoveAll takes socket id out of every room.
-	RemoveAll(id string)
+	// RemoveAll takes socket s out of every room. It does nothing when
+	// another socket has taken the id since (a recovered socket).
+	RemoveAll(s *Socket)
 	// RoomsOf returns the rooms of socket id, its own first.
 	RoomsOf(id string) []string
 	// Select appends to dst the local sockets in any of in (all when in is
@@ -63,7 +64,7 @@ type memoryAdapter struct {
 
 func (a *memoryAdapter) Add(s *Socket, rooms ...string) { a.index.Add(s.id, s, rooms...) }
 func (a *memoryAdapter) Remove(id, room string) bool    { return a.index.Remove(id, room) }
-func (a *memoryAdapter) RemoveAll(id string)            { a.index.RemoveAll(id) }
+func (a *memoryAdapter) RemoveAll(s *Socket)            { a.index.RemoveAllIf(s.id, s) }
 func (a *memoryAdapter) RoomsOf(id string) []string     { return a.index.RoomsOf(id) }
 func (a *memoryAdapter) ServerSideEmit(string, []any) error {
 	return nil
@@ -80,7 +81,7 @@ func (a *memoryAdapter) Broadcast(frames []*engineio.Frame, opts BroadcastOption
 	targets := a.index.Select((*bufp)[:0], opts.Rooms, opts.Except)
 	sent := 0
 	for _, s := range targets {
-		if opts.Volatile && !s.client.sess.Writable() {
+		if s.gone.Load() || opts.Volatile && !s.client.sess.Writable() {
 			continue
 		}
 		if register != nil {

@@ -248,9 +248,13 @@ func eachElement(arr []byte, fn func(i int, e []byte) bool) error {
 				}
 			}
 		}
+		// Only invalid JSON gets here: an element running past the end (a
+		// trailing backslash skips beyond it), or a stray '}' where an
+		// element should start, on which the loop would never advance.
+		if i >= len(arr) {
+			return fmt.Errorf("unterminated array: %w", ErrParse)
+		}
 		if i == start {
-			// A stray '}' where an element should start: only invalid
-			// JSON gets here, and looping on it would never advance.
 			return fmt.Errorf("malformed array: %w", ErrParse)
 		}
 		end := i

@@ -354,6 +354,11 @@ func TestSplitArray(t *testing.T) {
 		{in: `"x"`, wantErr: true},
 		{in: ``, wantErr: true},
 		{in: `[1,2`, wantErr: true},
+		// Invalid JSON found by FuzzSplitArray: this looped forever,
+		// growing the result without bound.
+		{in: `[}]]2`, wantErr: true},
+		// And this indexed past the end of the input.
+		{in: `["\`, wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {

@@ -36,6 +36,10 @@ type Socket struct {
 	ctx       context.Context
 	cancel    context.CancelFunc
 
+	// gone is set when the socket disconnects; broadcasts skip it while
+	// its disconnect handlers still run with it in its rooms.
+	gone atomic.Bool
+
 	mu           sync.Mutex
 	connected    bool
 	handlers     []namedHandler // few per socket: a slice is smaller than a map
@@ -137,7 +141,9 @@ func (s *Socket) OnError(fn func(error)) {
 }
 
 // OnDisconnect registers fn, called once with the reason, after the
-// socket's queued events and after it has left its rooms.
+// socket's queued events and while the socket is still in its rooms
+// (Rooms tells which); it leaves them when the handlers have returned.
+// Broadcasts no longer reach it.
 func (s *Socket) OnDisconnect(fn func(reason string)) {
 	s.mu.Lock()
 	s.onDisconnect = append(s.onDisconnect, fn)
@@ -296,6 +302,7 @@ func (s *Socket) onclose(reason string) {
 		return
 	}
 	s.connected = false
+	s.gone.Store(true)
 	s.closedReason = reason
 	if s.space != nil {
 		close(s.space)
@@ -305,7 +312,6 @@ func (s *Socket) onclose(reason string) {
 	if s.nsp.recovery != nil && recoverable(reason) {
 		s.nsp.recovery.save(s)
 	}
-	s.nsp.adapter.RemoveAll(s.id)
 	s.client.remove(s)
 	s.cancel()
 	s.push(inboxItem{disconnect: reason}, false)
@@ -372,6 +378,10 @@ func (s *Socket) dispatch() {
 	}
 }
 
+// runDisconnect runs the disconnect handlers while the socket is still in
+// its rooms (like Node's "disconnecting"), then takes it out of them. A
+// handler that announces departures leaves each room itself under its own
+// lock, so that two sockets of one user going at once announce once.
 func (s *Socket) runDisconnect(reason string) {
 	s.mu.Lock()
 	fns := s.onDisconnect
@@ -380,6 +390,7 @@ func (s *Socket) runDisconnect(reason string) {
 	for _, fn := range fns {
 		s.safely("disconnect", func() { fn(reason) })
 	}
+	s.nsp.adapter.RemoveAll(s)
 }
 
 func (s *Socket) safely(what string, fn func()) {

@@ -71,6 +71,47 @@ type Deps struct {
 	// HandlerTimeout bounds each handler's context. Zero means
 	// events.DefaultTimeout.
 	HandlerTimeout time.Duration
+	// Observer receives what the handlers broadcast to rooms. Its zero value
+	// observes nothing.
+	Observer Observer
+	// Authorize decides whether the socket may join a room (the name is
+	// valid): an *events.Error it returns is the joinRoom ack as written
+	// (forbidden for a private room the user has no claim to). nil allows
+	// every room.
+	Authorize func(c namespaces.Conn, room string) error
+}
+
+// Observer receives what /chat broadcasts to a room, for feeds that are not
+// sockets (the server's SSE streams, the presence tracker). Its functions
+// run on the goroutine that broadcasts, some with a room lock held: they
+// must return at once and must not call into chat. For one room they are
+// called in broadcast order. A nil function is skipped.
+type Observer struct {
+	// Message is called with each new message broadcast as newChatMessage.
+	Message func(events.ChatMessage)
+	// Joined is called with each userJoined: a user's first socket joined
+	// the room.
+	Joined func(events.RoomUser)
+	// Left is called with each userLeft: a user's last socket left the room.
+	Left func(events.RoomUser)
+}
+
+func (o Observer) message(m events.ChatMessage) {
+	if o.Message != nil {
+		o.Message(m)
+	}
+}
+
+func (o Observer) joined(ru events.RoomUser) {
+	if o.Joined != nil {
+		o.Joined(ru)
+	}
+}
+
+func (o Observer) left(ru events.RoomUser) {
+	if o.Left != nil {
+		o.Left(ru)
+	}
 }
 
 // Register installs the /chat middleware and connection handler on ns. It
@@ -104,6 +145,9 @@ func Register(ns namespaces.Namespace, deps Deps) error {
 	if deps.HandlerTimeout == 0 {
 		deps.HandlerTimeout = events.DefaultTimeout
 	}
+	if deps.Authorize == nil {
+		deps.Authorize = func(namespaces.Conn, string) error { return nil }
+	}
 	srv := &server{ns: ns, deps: deps}
 	ns.Use(srv.authenticate)
 	ns.OnConnection(srv.connected)
@@ -125,7 +169,10 @@ func User(c namespaces.Conn) (events.UserRef, bool) {
 
 // RoomKey is the adapter room of the chat room name. The "#" prefix cannot
 // occur in a socket id, so no chat room is a socket's private room.
-func RoomKey(name string) string { return "#" + name }
+func RoomKey(name string) string { return roomPrefix + name }
+
+// roomPrefix marks the adapter rooms that are chat rooms.
+const roomPrefix = "#"
 
 // DevAuth is the development identity source: the handshake auth must be an
 // object with non-blank string fields userId and name, each at most
@@ -205,6 +252,7 @@ func (s *server) connected(c namespaces.Conn) {
 	events.HandleNoAck(c, events.Typing, sess.typingStatus, opts...)
 	events.Handle(c, events.FetchHistory, sess.fetchHistory, opts...)
 	c.OnDisconnect(sess.disconnected)
+	sess.resume()
 }
 
 // userPresent reports whether a socket other than exceptID of user userID is

@@ -23,10 +23,9 @@ type session struct {
 	log  *slog.Logger
 
 	mu sync.Mutex
-	// joined holds the rooms joined through joinRoom. The adapter is the
-	// record of membership; this copy exists only because OnDisconnect runs
-	// after the socket has left every room, when userLeft still has to be
-	// announced for each.
+	// joined holds the chat rooms this socket is in (the adapter is the
+	// record of membership; this is the session's view of which rooms it
+	// must announce a departure from).
 	joined map[string]struct{}
 	// typing holds the pending isTyping:false timer of each room.
 	typing map[string]*typingTimer
@@ -67,6 +66,9 @@ func (s *session) logEmit(err error) {
 
 func (s *session) joinRoom(ctx context.Context, req events.JoinRoomRequest) (events.JoinRoomResult, error) {
 	if err := checkRoom(req.Room); err != nil {
+		return events.JoinRoomResult{}, err
+	}
+	if err := s.srv.deps.Authorize(s.c, req.Room); err != nil {
 		return events.JoinRoomResult{}, err
 	}
 	key := RoomKey(req.Room)
@@ -113,9 +115,34 @@ func (s *session) join(room, key string) (bool, error) {
 	first := !s.srv.userPresent(key, s.user.ID, s.c.ID())
 	s.c.Join(key)
 	if first {
-		s.logEmit(events.Emit(s.c.To(key), events.UserJoined, events.RoomUser{Room: room, User: s.user}))
+		ru := events.RoomUser{Room: room, User: s.user}
+		s.logEmit(events.Emit(s.c.To(key), events.UserJoined, ru))
+		s.srv.deps.Observer.joined(ru)
 	}
 	return true, nil
+}
+
+// resume adopts the chat rooms a socket is already in when it connects:
+// connection state recovery gives a socket back its rooms, and the room
+// must hear that its user is back (the disconnect announced userLeft).
+func (s *session) resume() {
+	for _, key := range s.c.Rooms() {
+		room, ok := strings.CutPrefix(key, roomPrefix)
+		if !ok {
+			continue
+		}
+		mu := s.srv.roomLock(key)
+		mu.Lock()
+		s.mu.Lock()
+		s.joined[room] = struct{}{}
+		s.mu.Unlock()
+		if !s.srv.userPresent(key, s.user.ID, s.c.ID()) {
+			ru := events.RoomUser{Room: room, User: s.user}
+			s.logEmit(events.Emit(s.c.To(key), events.UserJoined, ru))
+			s.srv.deps.Observer.joined(ru)
+		}
+		mu.Unlock()
+	}
 }
 
 func (s *session) leaveRoom(_ context.Context, req events.LeaveRoomRequest) (events.LeaveRoomResult, error) {
@@ -144,7 +171,9 @@ func (s *session) leave(room, key string) bool {
 	s.mu.Unlock()
 	s.c.Leave(key)
 	if !s.srv.userPresent(key, s.user.ID, s.c.ID()) {
-		s.logEmit(events.Emit(s.srv.ns.To(key), events.UserLeft, events.RoomUser{Room: room, User: s.user}))
+		ru := events.RoomUser{Room: room, User: s.user}
+		s.logEmit(events.Emit(s.srv.ns.To(key), events.UserLeft, ru))
+		s.srv.deps.Observer.left(ru)
 	}
 	return true
 }
@@ -167,6 +196,7 @@ func (s *session) chatMessage(ctx context.Context, req events.ChatMessageRequest
 	}
 	if created {
 		s.logEmit(events.Emit(s.c.To(key), events.NewChatMessage, stored))
+		s.srv.deps.Observer.message(stored)
 	}
 	return stored, nil
 }
@@ -237,7 +267,9 @@ func (s *session) fetchHistory(ctx context.Context, req events.FetchHistoryReque
 	return events.FetchHistoryResult{Messages: nonNil(msgs), HasMore: hasMore}, nil
 }
 
-// disconnected runs once, after the socket has left every room.
+// disconnected runs once, while the socket is still in its rooms: for each,
+// under the room lock, it leaves and announces userLeft if no other socket
+// of the user remains, so two tabs closing at once announce exactly once.
 func (s *session) disconnected(string) {
 	s.mu.Lock()
 	s.closed = true
@@ -255,11 +287,14 @@ func (s *session) disconnected(string) {
 		key := RoomKey(room)
 		mu := s.srv.roomLock(key)
 		mu.Lock()
+		s.c.Leave(key)
 		if typing[room] {
 			s.logEmit(events.Emit(s.srv.ns.To(key), events.UserTyping, events.TypingNotice{Room: room, User: s.user}))
 		}
 		if !s.srv.userPresent(key, s.user.ID, s.c.ID()) {
-			s.logEmit(events.Emit(s.srv.ns.To(key), events.UserLeft, events.RoomUser{Room: room, User: s.user}))
+			ru := events.RoomUser{Room: room, User: s.user}
+			s.logEmit(events.Emit(s.srv.ns.To(key), events.UserLeft, ru))
+			s.srv.deps.Observer.left(ru)
 		}
 		mu.Unlock()
 	}

@@ -418,6 +418,11 @@ func (c *Conn) Close(reason string) {
 	c.mu.Unlock()
 
 	c.cancel()
+	// As the engine does, the handlers run while the socket is still in
+	// its rooms (it receives nothing any more); then it leaves them.
+	for _, fn := range fns {
+		fn(reason)
+	}
 	c.ns.mu.Lock()
 	if c.ns.conns[c.id] == c {
 		delete(c.ns.conns, c.id)
@@ -428,9 +433,6 @@ func (c *Conn) Close(reason string) {
 		}
 	}
 	c.ns.mu.Unlock()
-	for _, fn := range fns {
-		fn(reason)
-	}
 }
 
 // Closed reports whether the socket was disconnected.
