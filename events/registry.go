@@ -183,10 +183,14 @@ func checkInfo(info Info) error {
 }
 
 // checkPayloadType requires a named struct type whose fields, recursively,
-// the codec and the TypeScript generator support.
+// the codec and the TypeScript generator support, or a string (an event
+// whose single argument is a bare string, as /presence userConnected).
 func checkPayloadType(t reflect.Type) error {
+	if t.Kind() == reflect.String {
+		return nil
+	}
 	if t.Kind() != reflect.Struct {
-		return fmt.Errorf("payload type %v is not a struct", t)
+		return fmt.Errorf("payload type %v is not a struct or a string", t)
 	}
 	return checkType(t, map[reflect.Type]bool{})
 }

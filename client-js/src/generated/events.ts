@@ -66,9 +66,36 @@ export interface LeaveRoomResult {
   room: string;
 }
 
+export interface PresenceSnapshot {
+  users: PresenceState[];
+}
+
+export interface PresenceState {
+  userId: string;
+  name: string;
+  isOnline: boolean;
+  status: PresenceStatus;
+  lastSeen: number;
+  connections: number;
+}
+
+export type PresenceStatus = "online" | "away" | "busy" | "offline";
+
+export interface RefreshTokenRequest {
+  token: string;
+}
+
+export interface RefreshTokenResult {
+  exp: number;
+}
+
 export interface RoomUser {
   room: string;
   user: UserRef;
+}
+
+export interface SetStatusRequest {
+  status: UserStatus;
 }
 
 export interface TypingNotice {
@@ -82,9 +109,18 @@ export interface TypingStatus {
   isTyping: boolean;
 }
 
+export interface UnsubscribeResult {}
+
 export interface UserRef {
   id: string;
   name: string;
+}
+
+export type UserStatus = "online" | "away" | "busy";
+
+export interface WatchRequest {
+  rooms?: string[];
+  userIds?: string[];
 }
 
 /** Events a client emits to the server in namespace "/chat". */
@@ -105,6 +141,10 @@ export interface ChatClientToServerEvents {
     req: LeaveRoomRequest,
     ack: (res: Result<LeaveRoomResult>) => void,
   ): void;
+  refreshToken(
+    req: RefreshTokenRequest,
+    ack: (res: Result<RefreshTokenResult>) => void,
+  ): void;
   typing(ev: TypingStatus): void;
 }
 
@@ -114,4 +154,30 @@ export interface ChatServerToClientEvents {
   typing(ev: TypingNotice): void;
   userJoined(ev: RoomUser): void;
   userLeft(ev: RoomUser): void;
+}
+
+/** Events a client emits to the server in namespace "/presence". */
+export interface PresenceClientToServerEvents {
+  refreshToken(
+    req: RefreshTokenRequest,
+    ack: (res: Result<RefreshTokenResult>) => void,
+  ): void;
+  setStatus(
+    req: SetStatusRequest,
+    ack: (res: Result<PresenceState>) => void,
+  ): void;
+  subscribe(
+    req: WatchRequest,
+    ack: (res: Result<PresenceSnapshot>) => void,
+  ): void;
+  unsubscribe(
+    req: WatchRequest,
+    ack: (res: Result<UnsubscribeResult>) => void,
+  ): void;
+}
+
+/** Events the server emits to a client in namespace "/presence". */
+export interface PresenceServerToClientEvents {
+  status(ev: PresenceState): void;
+  userConnected(ev: string): void;
 }

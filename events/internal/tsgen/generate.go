@@ -25,6 +25,14 @@ const maxLine = 80
 
 var codeType = reflect.TypeFor[events.Code]()
 
+// enumType is implemented by the named string types written as unions of
+// string literals.
+var enumType = reflect.TypeFor[events.Enum]()
+
+func isEnum(t reflect.Type) bool {
+	return t.Kind() == reflect.String && t.Name() != "" && t.Implements(enumType)
+}
+
 // generate renders the registry as TypeScript.
 func generate() ([]byte, error) {
 	return render(events.Registered(), events.Codes())
@@ -52,6 +60,10 @@ func render(infos []events.Info, codes []events.Code) ([]byte, error) {
 		return nil, err
 	}
 	for _, t := range types {
+		if isEnum(t) {
+			writeEnum(&b, t)
+			continue
+		}
 		if err := writeInterface(&b, t); err != nil {
 			return nil, err
 		}
@@ -90,8 +102,8 @@ func writeUnion(b *bytes.Buffer, head string, members []string) {
 	}
 }
 
-// collectTypes returns every struct type reachable from the registered
-// payloads, sorted by name.
+// collectTypes returns every struct and Enum type reachable from the
+// registered payloads, sorted by name.
 func collectTypes(infos []events.Info) ([]reflect.Type, error) {
 	seen := map[string]reflect.Type{}
 	var visit func(t reflect.Type) error
@@ -100,6 +112,10 @@ func collectTypes(infos []events.Info) ([]reflect.Type, error) {
 		case reflect.Pointer, reflect.Slice:
 			return visit(t.Elem())
 		case reflect.Struct:
+		case reflect.String:
+			if !isEnum(t) {
+				return nil
+			}
 		default:
 			return nil
 		}
@@ -110,6 +126,9 @@ func collectTypes(infos []events.Info) ([]reflect.Type, error) {
 			return nil
 		}
 		seen[t.Name()] = t
+		if isEnum(t) {
+			return nil
+		}
 		fields, err := events.Fields(t)
 		if err != nil {
 			return err
@@ -137,6 +156,17 @@ func collectTypes(infos []events.Info) ([]reflect.Type, error) {
 	}
 	slices.SortFunc(out, func(a, b reflect.Type) int { return cmp.Compare(a.Name(), b.Name()) })
 	return out, nil
+}
+
+// writeEnum writes an Enum type as a union of its values.
+func writeEnum(b *bytes.Buffer, t reflect.Type) {
+	values := reflect.Zero(t).Interface().(events.Enum).Values()
+	quoted := make([]string, len(values))
+	for i, v := range values {
+		quoted[i] = strconv.Quote(v)
+	}
+	b.WriteString("\n")
+	writeUnion(b, "export type "+t.Name()+" =", quoted)
 }
 
 func writeInterface(b *bytes.Buffer, t reflect.Type) error {
@@ -167,6 +197,9 @@ func writeInterface(b *bytes.Buffer, t reflect.Type) error {
 func tsType(t reflect.Type) (string, error) {
 	if t == codeType {
 		return "ErrorCode", nil
+	}
+	if isEnum(t) {
+		return t.Name(), nil
 	}
 	switch t.Kind() {
 	case reflect.Pointer:

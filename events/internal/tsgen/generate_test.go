@@ -76,6 +76,10 @@ func TestGeneratedShape(t *testing.T) {
 		"  typing(ev: TypingNotice): void;\n",
 		"  limit?: number;\n",
 		"  | \"internal\";\n",
+		// Enums are unions of string literals; a string payload stays a string.
+		"export type PresenceStatus = \"online\" | \"away\" | \"busy\" | \"offline\";\n",
+		"  status: PresenceStatus;\n",
+		"  userConnected(ev: string): void;\n",
 	} {
 		if !bytes.Contains(src, []byte(want)) {
 			t.Errorf("generated TypeScript lacks %q", want)
