@@ -52,7 +52,7 @@ func (s *Server) cors(c *gin.Context) {
 	if c.Request.Method == http.MethodOptions {
 		if allowed {
 			h.Set("Access-Control-Allow-Methods", "GET,POST")
-			h.Set("Access-Control-Allow-Headers", "Authorization,Content-Type")
+			h.Set("Access-Control-Allow-Headers", "Authorization,Content-Type,Last-Event-ID")
 			h.Set("Access-Control-Max-Age", "600")
 		}
 		c.AbortWithStatus(http.StatusNoContent)
@@ -116,6 +116,7 @@ func (s *Server) publish(c *gin.Context) {
 		if err := events.Emit(s.chat.AsNamespace().To(chat.RoomKey(room)), events.NewChatMessage, stored); err != nil {
 			s.cfg.Logger.Error("publish: broadcast", "room", room, "err", err)
 		}
+		s.feeds.message(stored)
 	}
 	c.JSON(status, stored)
 }

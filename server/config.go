@@ -30,15 +30,63 @@ type Config struct {
 	// disconnected socket's state and missed packets. Default 2m; negative
 	// turns recovery off.
 	RecoveryDuration time.Duration
-	// CORSOrigins lists the origins allowed to use the Socket.IO endpoint
-	// and the HTTP API. "*" allows any. Empty allows any http(s) origin on
-	// localhost, 127.0.0.1 or [::1] (the development default).
+	// CORSOrigins lists the origins allowed to use the Socket.IO endpoint,
+	// the HTTP API and the SSE streams. "*" allows any. Empty allows any
+	// http(s) origin on localhost, 127.0.0.1 or [::1] (the development
+	// default), or none with Production.
 	CORSOrigins []string
 	// APIKey enables the HTTP publish API for callers that present it as a
 	// bearer token. Empty disables the API's writes.
 	APIKey string
 	// ShutdownTimeout bounds a graceful shutdown in Run. Default 10s.
 	ShutdownTimeout time.Duration
+	// PresenceGrace is how long a user whose last connection ended stays
+	// online, so that reloads and brief drops do not flap. Default 5s;
+	// negative means none.
+	PresenceGrace time.Duration
+	// SSEHeartbeat is the interval of the comment lines that keep an idle
+	// server-sent events stream open through proxies. Default 15s.
+	SSEHeartbeat time.Duration
+	// SSERetry is the reconnection delay SSE streams suggest to clients
+	// (the retry: field). Default 2s.
+	SSERetry time.Duration
+	// SSEBuffer is how many events an SSE stream queues for a slow reader;
+	// beyond it the stream is closed, and the client resumes from
+	// Last-Event-ID. Default 256.
+	SSEBuffer int
+	// JWTSecret is the HS256 key of user tokens, at least 32 bytes.
+	// JWTPublicKey is instead a PEM public key: RSA (RS256) or EC P-256
+	// (ES256). With neither, the server runs in dev mode: it signs tokens
+	// with a per-process secret (GET /api/dev/token) and accepts handshakes
+	// that claim {userId, name}.
+	JWTSecret    string
+	JWTPublicKey []byte
+	// JWTAudience and JWTIssuer, when set, must match the tokens' aud and
+	// iss claims. Default: not checked.
+	JWTAudience string
+	JWTIssuer   string
+	// Production refuses to start without JWTSecret or JWTPublicKey (so
+	// never in dev mode), and allows no CORS origin unless CORSOrigins
+	// lists some.
+	Production bool
+	// PrivateRooms are room patterns (* matches any run of characters) that,
+	// like every room named private:*, only users whose token's rooms claim
+	// matches may join, watch or stream.
+	PrivateRooms []string
+	// RateLimits overrides DefaultRateLimits by client event name; a zero
+	// Rate turns an event's limit off.
+	RateLimits map[string]RateLimit
+	// AbuseFactor and AbuseWindow define persistent abuse: a socket sending
+	// an event at AbuseFactor times its limit for about AbuseWindow is
+	// disconnected. Defaults 10 and 10s.
+	AbuseFactor int
+	AbuseWindow time.Duration
+	// MaxRoomsPerSocket is the most chat rooms one socket may be in.
+	// Default 100.
+	MaxRoomsPerSocket int
+	// MaxConnectionsPerUser caps one user's sockets across namespaces and
+	// tabs; more are refused with rate_limited. Default 20.
+	MaxConnectionsPerUser int
 	// Logger receives the server's logs. Nil discards them.
 	Logger *slog.Logger
 }
@@ -59,15 +107,47 @@ func (c *Config) setDefaults() error {
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = 10 * time.Second
 	}
+	if c.PresenceGrace == 0 {
+		c.PresenceGrace = 5 * time.Second
+	}
+	if c.SSEHeartbeat == 0 {
+		c.SSEHeartbeat = 15 * time.Second
+	}
+	if c.SSERetry == 0 {
+		c.SSERetry = 2 * time.Second
+	}
+	if c.SSEBuffer == 0 {
+		c.SSEBuffer = 256
+	}
+	if c.AbuseFactor == 0 {
+		c.AbuseFactor = 10
+	}
+	if c.AbuseWindow == 0 {
+		c.AbuseWindow = 10 * time.Second
+	}
+	if c.MaxRoomsPerSocket == 0 {
+		c.MaxRoomsPerSocket = 100
+	}
+	if c.MaxConnectionsPerUser == 0 {
+		c.MaxConnectionsPerUser = 20
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	var errs []error
-	if c.PingInterval < 0 || c.PingTimeout < 0 || c.ConnectTimeout < 0 {
+	if c.PingInterval < 0 || c.PingTimeout < 0 || c.ConnectTimeout < 0 || c.SSEHeartbeat < 0 || c.SSERetry < 0 {
 		errs = append(errs, errors.New("server: durations must not be negative"))
 	}
 	if c.MaxHTTPBufferSize < 0 {
 		errs = append(errs, errors.New("server: MaxHTTPBufferSize must not be negative"))
+	}
+	if c.SSEBuffer < 0 || c.AbuseFactor < 0 || c.AbuseWindow < 0 || c.MaxRoomsPerSocket < 0 || c.MaxConnectionsPerUser < 0 {
+		errs = append(errs, errors.New("server: SSEBuffer, AbuseFactor, AbuseWindow, MaxRoomsPerSocket and MaxConnectionsPerUser must not be negative"))
+	}
+	for name, l := range c.RateLimits {
+		if l.Rate < 0 || l.Rate > 0 && l.Burst < 1 {
+			errs = append(errs, fmt.Errorf("server: rate limit of %q: Rate must not be negative, Burst must be at least 1", name))
+		}
 	}
 	for _, o := range c.CORSOrigins {
 		if o == "*" {
@@ -83,6 +163,9 @@ func (c *Config) setDefaults() error {
 
 // allowOrigin returns the CORS origin check of the configuration.
 func (c *Config) allowOrigin() func(string) bool {
+	if len(c.CORSOrigins) == 0 && c.Production {
+		return func(string) bool { return false }
+	}
 	if len(c.CORSOrigins) == 0 {
 		return isLocalOrigin
 	}

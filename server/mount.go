@@ -13,6 +13,15 @@ import (
 
 // mount opens the store and registers the namespaces.
 func (s *Server) mount(dataDir string) error {
+	// First: a production server without a key must not even open a store.
+	auth, err := newAuthenticator(&s.cfg)
+	if err != nil {
+		return err
+	}
+	s.auth = auth
+	if auth.dev {
+		warnDevMode(s.cfg.Logger)
+	}
 	db, err := store.OpenSQLite(store.SQLiteConfig{Path: filepath.Join(dataDir, "parley.db"), Logger: s.cfg.Logger})
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
@@ -20,10 +29,22 @@ func (s *Server) mount(dataDir string) error {
 	s.closer = append(s.closer, func(context.Context) error { return db.Close() })
 	s.hist = history{db}
 	s.chat = s.io.Of("/chat")
-	if err := chat.Register(s.chat.AsNamespace(), chat.Deps{History: s.hist, Logger: s.cfg.Logger}); err != nil {
+	s.chat.Use(s.authMiddleware) // before chat's own middleware
+	if err := s.newPresence(db); err != nil {
 		return err
 	}
-	return nil
+	s.feeds = newRoomFeeds(s.hist, s.cfg.SSEBuffer, s.cfg.Logger)
+	s.closer = append(s.closer, s.feeds.close)
+	lim := newLimiter(&s.cfg)
+	chatNS := lim.namespace(s.chat.AsNamespace())
+	deps := chat.Deps{
+		History: s.hist, Logger: s.cfg.Logger, Observer: s.chatObserver(),
+		Authenticate: s.identify, Authorize: s.authorizeRoom, MaxRooms: s.cfg.MaxRoomsPerSocket,
+	}
+	if err := chat.Register(chatNS, deps); err != nil {
+		return err
+	}
+	return s.mountPresence(lim, chatNS)
 }
 
 // history adapts store.Messages to chat.History.

@@ -13,6 +13,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/parley-rt/parley/engineio"
+	"github.com/parley-rt/parley/namespaces/presence"
 	"github.com/parley-rt/parley/socketio"
 )
 
@@ -24,6 +25,12 @@ type Server struct {
 	router *gin.Engine
 	chat   *socketio.Namespace
 	hist   history
+	// tracker is the presence state of /chat and /presence sockets; feeds
+	// serves the SSE room streams (presence.go, sse.go).
+	tracker *presence.Tracker
+	feeds   *roomFeeds
+	// auth verifies tokens and applies the room rules (auth.go).
+	auth *authenticator
 	// allowOrigin is the CORS origin check shared by every endpoint.
 	allowOrigin func(string) bool
 	closer      []func(context.Context) error // run by Shutdown, in order
@@ -115,6 +122,9 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.http = hs
 	s.mu.Unlock()
+	// SSE streams never end by themselves: end them when Shutdown starts,
+	// or it would wait for them until its deadline.
+	hs.RegisterOnShutdown(s.feeds.shutdown)
 	return hs.Serve(ln)
 }
 
@@ -148,13 +158,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return s.err
 }
 
-// closeHTTP stops the listener while the engine drains its sessions: a
-// long-poll held open would otherwise keep http.Server.Shutdown waiting.
+// closeHTTP drains the engine first, with the listener still open so that
+// polling clients can fetch their close packet (new handshakes are refused
+// meanwhile), then shuts the HTTP server down.
 func (s *Server) closeHTTP(ctx context.Context, hs *http.Server) error {
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Shutdown(ctx) }()
 	engineErr := s.io.Close(ctx)
-	return errors.Join(<-errc, engineErr)
+	return errors.Join(engineErr, hs.Shutdown(ctx))
 }
 
 func (s *Server) runClosers(ctx context.Context) error {
@@ -176,5 +185,8 @@ func (s *Server) routes() *gin.Engine {
 	sio := gin.WrapH(s.io)
 	r.Any("/socket.io/*path", sio)
 	s.apiRoutes(r)
+	s.sseRoutes(r)
+	s.authRoutes(r)
+	webRoutes(r) // the demo chat page at /
 	return r
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -28,6 +30,17 @@ func TestParseFlags(t *testing.T) {
 	if cfg.DataDir != "./data" || cfg.PingTimeout != 20*time.Second || cfg.MaxHTTPBufferSize != 1_000_000 {
 		t.Errorf("built-in defaults wrong: %+v", cfg)
 	}
+	if cfg.PresenceGrace != 5*time.Second || cfg.SSEHeartbeat != 15*time.Second || cfg.SSERetry != 2*time.Second || cfg.SSEBuffer != 256 {
+		t.Errorf("presence and SSE defaults wrong: %+v", cfg)
+	}
+	cfg, _, err = parseFlags([]string{"--presence-grace", "-1s", "--sse-heartbeat", "50ms", "--sse-buffer", "8"},
+		func(k string) string { return map[string]string{"PARLEY_SSE_RETRY": "100ms"}[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.PresenceGrace != -time.Second || cfg.SSEHeartbeat != 50*time.Millisecond || cfg.SSERetry != 100*time.Millisecond || cfg.SSEBuffer != 8 {
+		t.Errorf("presence and SSE flags not applied: %+v", cfg)
+	}
 
 	cfg, _, err = parseFlags([]string{"--addr", "127.0.0.1:5000", "--ping-interval", "1s", "--max-http-buffer-size", "2048"}, getenv)
 	if err != nil {
@@ -42,6 +55,12 @@ func TestParseFlags(t *testing.T) {
 		{"--log-level", "loud"},
 		{"--ping-interval", "soon"},
 		{"extra"},
+		{"--sse-buffer", "0"},
+		{"--sse-heartbeat", "0s"},
+		{"--rate-limits", "chatMessage=fast"},
+		{"--rate-limits", "chatMessage=10:0"},
+		{"--max-connections-per-user", "0"},
+		{"--jwt-public-key", "/nonexistent/key.pem"},
 	} {
 		if _, _, err := parseFlags(bad, getenv); err == nil {
 			t.Errorf("parseFlags(%v) succeeded; want an error", bad)
@@ -54,5 +73,39 @@ func TestParseFlags(t *testing.T) {
 		return ""
 	}); err == nil {
 		t.Error("a bad duration in the environment must be an error")
+	}
+}
+
+func TestParseAuthFlags(t *testing.T) {
+	t.Parallel()
+	cfg, _, err := parseFlags(nil, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Production || cfg.JWTSecret != "" || cfg.JWTPublicKey != nil ||
+		cfg.MaxRoomsPerSocket != 100 || cfg.MaxConnectionsPerUser != 20 || cfg.AbuseWindow != 10*time.Second {
+		t.Errorf("auth defaults wrong: %+v", cfg)
+	}
+	key := filepath.Join(t.TempDir(), "key.pem")
+	if err := os.WriteFile(key, []byte("-----BEGIN PUBLIC KEY-----\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"PARLEY_ENV": "production", "PARLEY_JWT_AUDIENCE": "parley", "PARLEY_PRIVATE_ROOMS": "staff-*, ops"}
+	cfg, _, err = parseFlags([]string{
+		"--jwt-public-key", key, "--jwt-issuer", "https://id.example", "--rate-limits", "chatMessage=2:4,typing=0:0",
+		"--max-rooms-per-socket", "5", "--max-connections-per-user", "3", "--abuse-window", "1s",
+	}, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.Production || string(cfg.JWTPublicKey) != "-----BEGIN PUBLIC KEY-----\n" || cfg.JWTAudience != "parley" || cfg.JWTIssuer != "https://id.example" ||
+		!slices.Equal(cfg.PrivateRooms, []string{"staff-*", "ops"}) || cfg.MaxRoomsPerSocket != 5 || cfg.MaxConnectionsPerUser != 3 || cfg.AbuseWindow != time.Second {
+		t.Errorf("auth flags not applied: %+v", cfg)
+	}
+	if got := cfg.RateLimits; len(got) != 2 || got["chatMessage"].Rate != 2 || got["chatMessage"].Burst != 4 || got["typing"].Rate != 0 {
+		t.Errorf("rate limits %+v", got)
+	}
+	if cfg, _, err = parseFlags([]string{"--production=false"}, func(k string) string { return env[k] }); err != nil || cfg.Production {
+		t.Errorf("--production=false must override PARLEY_ENV: %v %v", cfg.Production, err)
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -57,11 +58,11 @@ func parseFlags(args []string, getenv func(string) string) (server.Config, slog.
 		}
 		fs.DurationVar(p, name, d, usage+" (env "+envName+")")
 	}
-	var cors, level, maxBuf string
+	var cors, level, maxBuf, sseBuf, keyFile, private, limits, maxRooms, maxConns string
 	str(&cfg.Addr, "addr", "PARLEY_ADDR", ":3000", "listen address")
 	str(&cfg.DataDir, "data-dir", "PARLEY_DATA_DIR", "./data", "directory of the embedded SQLite database")
 	str(&cfg.APIKey, "api-key", "PARLEY_API_KEY", "", "bearer key of the HTTP publish API; empty disables it")
-	str(&cors, "cors-origins", "PARLEY_CORS_ORIGINS", "", "comma-separated allowed origins, * for any; empty: localhost origins only")
+	str(&cors, "cors-origins", "PARLEY_CORS_ORIGINS", "", "comma-separated allowed origins, * for any; empty: localhost origins, none with --production")
 	str(&level, "log-level", "PARLEY_LOG_LEVEL", "info", "debug, info, warn or error")
 	str(&maxBuf, "max-http-buffer-size", "PARLEY_MAX_HTTP_BUFFER_SIZE", "1000000", "largest client message or polling body in bytes")
 	dur(&cfg.PingInterval, "ping-interval", "PARLEY_PING_INTERVAL", 25*time.Second, "Engine.IO ping interval")
@@ -69,6 +70,21 @@ func parseFlags(args []string, getenv func(string) string) (server.Config, slog.
 	dur(&cfg.ConnectTimeout, "connect-timeout", "PARLEY_CONNECT_TIMEOUT", 45*time.Second, "time allowed from connection to namespace join")
 	dur(&cfg.RecoveryDuration, "recovery-duration", "PARLEY_RECOVERY_DURATION", 2*time.Minute, "connection state recovery window; negative disables")
 	dur(&cfg.ShutdownTimeout, "shutdown-timeout", "PARLEY_SHUTDOWN_TIMEOUT", 10*time.Second, "graceful shutdown bound")
+	dur(&cfg.PresenceGrace, "presence-grace", "PARLEY_PRESENCE_GRACE", 5*time.Second, "how long a user stays online after its last connection ends; negative: none")
+	dur(&cfg.SSEHeartbeat, "sse-heartbeat", "PARLEY_SSE_HEARTBEAT", 15*time.Second, "interval of SSE heartbeat comments")
+	dur(&cfg.SSERetry, "sse-retry", "PARLEY_SSE_RETRY", 2*time.Second, "reconnection delay suggested to SSE clients (retry:)")
+	str(&sseBuf, "sse-buffer", "PARLEY_SSE_BUFFER", "256", "events queued for a slow SSE reader before its stream is closed")
+	str(&cfg.JWTSecret, "jwt-secret", "PARLEY_JWT_SECRET", "", "HS256 key of user tokens (32+ bytes); with no key: dev mode")
+	str(&keyFile, "jwt-public-key", "PARLEY_JWT_PUBLIC_KEY", "", "PEM file of the RS256 (RSA) or ES256 (EC P-256) public key of user tokens")
+	str(&cfg.JWTAudience, "jwt-audience", "PARLEY_JWT_AUDIENCE", "", "required aud claim; empty: not checked")
+	str(&cfg.JWTIssuer, "jwt-issuer", "PARLEY_JWT_ISSUER", "", "required iss claim; empty: not checked")
+	fs.BoolVar(&cfg.Production, "production", getenv("PARLEY_ENV") == "production",
+		"refuse to start without a JWT key; no dev endpoint; no CORS origin unless listed (env PARLEY_ENV=production)")
+	str(&private, "private-rooms", "PARLEY_PRIVATE_ROOMS", "", "comma-separated room patterns (* wildcard) that, like private:*, need a rooms claim")
+	str(&limits, "rate-limits", "PARLEY_RATE_LIMITS", "", "per-socket overrides event=rate:burst,... (rate per second; 0 turns off), e.g. chatMessage=10:20")
+	dur(&cfg.AbuseWindow, "abuse-window", "PARLEY_ABUSE_WINDOW", 10*time.Second, "a socket at 10x an event's rate limit for this long is disconnected")
+	str(&maxRooms, "max-rooms-per-socket", "PARLEY_MAX_ROOMS_PER_SOCKET", "100", "chat rooms one socket may be in")
+	str(&maxConns, "max-connections-per-user", "PARLEY_MAX_CONNECTIONS_PER_USER", "20", "sockets one user may have across namespaces and tabs")
 	if err := fs.Parse(args); err != nil {
 		return cfg, 0, err
 	}
@@ -83,14 +99,45 @@ func parseFlags(args []string, getenv func(string) string) (server.Config, slog.
 		return cfg, 0, fmt.Errorf("max-http-buffer-size %q: want a positive number of bytes", maxBuf)
 	}
 	cfg.MaxHTTPBufferSize = n
-	for _, o := range strings.Split(cors, ",") {
-		if o = strings.TrimSpace(o); o != "" {
-			cfg.CORSOrigins = append(cfg.CORSOrigins, o)
+	if cfg.SSEBuffer, err = strconv.Atoi(sseBuf); err != nil || cfg.SSEBuffer <= 0 {
+		return cfg, 0, fmt.Errorf("sse-buffer %q: want a positive number of events", sseBuf)
+	}
+	if cfg.SSEHeartbeat <= 0 || cfg.SSERetry <= 0 || cfg.AbuseWindow <= 0 {
+		return cfg, 0, errors.New("sse-heartbeat, sse-retry and abuse-window must be positive")
+	}
+	for _, f := range []struct {
+		name string
+		s    string
+		p    *int
+	}{{"max-rooms-per-socket", maxRooms, &cfg.MaxRoomsPerSocket}, {"max-connections-per-user", maxConns, &cfg.MaxConnectionsPerUser}} {
+		if *f.p, err = strconv.Atoi(f.s); err != nil || *f.p <= 0 {
+			return cfg, 0, fmt.Errorf("%s %q: want a positive number", f.name, f.s)
 		}
 	}
+	if cfg.RateLimits, err = server.ParseRateLimits(limits); err != nil {
+		return cfg, 0, err
+	}
+	cfg.PrivateRooms = splitComma(private)
+	if keyFile != "" {
+		if cfg.JWTPublicKey, err = os.ReadFile(keyFile); err != nil {
+			return cfg, 0, fmt.Errorf("jwt-public-key: %w", err)
+		}
+	}
+	cfg.CORSOrigins = splitComma(cors)
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
 		return cfg, 0, fmt.Errorf("log-level %q: %w", level, err)
 	}
 	return cfg, lv, nil
+}
+
+// splitComma splits a comma list, dropping blanks.
+func splitComma(s string) []string {
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
 }
