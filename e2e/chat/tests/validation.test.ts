@@ -1,0 +1,340 @@
+// Malformed client events: every one that carries an ack callback is answered
+// {ok:false, error:{code, message}} with the documented code, and the socket
+// keeps working: each case is followed by a good request on the same socket.
+// Events that need an ack but come without one are dropped. None of it may
+// hurt the server: the file ends with a fresh client chatting (and the
+// harness fails the file if the process died).
+
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { useParley } from "../harness.ts";
+import {
+  MODES,
+  assertError,
+  callRaw,
+  closeClient,
+  connectClient,
+  newUser,
+  ok,
+  send,
+  uniqueRoom,
+  untyped,
+  useClientCleanup,
+  type ChatClient,
+} from "../client.ts";
+import type { ErrorCode } from "../../../client-js/src/generated/events.ts";
+
+const server = useParley();
+useClientCleanup();
+
+interface Case {
+  what: string;
+  event: string;
+  /** The event's arguments (before the ack callback). */
+  args: (room: string, elsewhere: string, foreignId: string) => unknown[];
+  code: ErrorCode;
+}
+
+const UNKNOWN_ID = "01900000-0000-7000-8000-000000000000";
+
+const CASES: Case[] = [
+  // joinRoom
+  { what: "joinRoom without room", event: "joinRoom", args: () => [{}], code: "bad_request" },
+  { what: "joinRoom room of wrong type", event: "joinRoom", args: () => [{ room: 7 }], code: "bad_request" },
+  { what: "joinRoom room null", event: "joinRoom", args: () => [{ room: null }], code: "bad_request" },
+  { what: "joinRoom unknown field", event: "joinRoom", args: (r) => [{ room: r, password: "x" }], code: "bad_request" },
+  {
+    what: "joinRoom room of 65 characters",
+    event: "joinRoom",
+    args: () => [{ room: "r".repeat(65) }],
+    code: "bad_request",
+  },
+  { what: "joinRoom room with a space", event: "joinRoom", args: () => [{ room: "two words" }], code: "bad_request" },
+  { what: "joinRoom room with ä", event: "joinRoom", args: () => [{ room: "ä" }], code: "bad_request" },
+  { what: "joinRoom empty room", event: "joinRoom", args: () => [{ room: "" }], code: "bad_request" },
+  { what: "joinRoom room with #", event: "joinRoom", args: () => [{ room: "#general" }], code: "bad_request" },
+  { what: "joinRoom room with /", event: "joinRoom", args: () => [{ room: "a/b" }], code: "bad_request" },
+  { what: "joinRoom no payload", event: "joinRoom", args: () => [], code: "bad_request" },
+  { what: "joinRoom two payloads", event: "joinRoom", args: (r) => [{ room: r }, { room: r }], code: "bad_request" },
+  // leaveRoom
+  { what: "leaveRoom of a room not joined", event: "leaveRoom", args: (_r, e) => [{ room: e }], code: "not_found" },
+  {
+    what: "leaveRoom bad room name",
+    event: "leaveRoom",
+    args: () => [{ room: "no spaces allowed" }],
+    code: "bad_request",
+  },
+  { what: "leaveRoom without room", event: "leaveRoom", args: () => [{}], code: "bad_request" },
+  { what: "leaveRoom unknown field", event: "leaveRoom", args: (r) => [{ room: r, all: true }], code: "bad_request" },
+  // chatMessage
+  { what: "chatMessage without content", event: "chatMessage", args: (r) => [{ room: r }], code: "bad_request" },
+  { what: "chatMessage without room", event: "chatMessage", args: () => [{ content: "x" }], code: "bad_request" },
+  {
+    what: "chatMessage content of wrong type",
+    event: "chatMessage",
+    args: (r) => [{ room: r, content: 42 }],
+    code: "bad_request",
+  },
+  {
+    what: "chatMessage content as object",
+    event: "chatMessage",
+    args: (r) => [{ room: r, content: { text: "x" } }],
+    code: "bad_request",
+  },
+  {
+    what: "chatMessage unknown field",
+    event: "chatMessage",
+    args: (r) => [{ room: r, content: "x", html: "<b>x</b>" }],
+    code: "bad_request",
+  },
+  {
+    what: "chatMessage empty content",
+    event: "chatMessage",
+    args: (r) => [{ room: r, content: "" }],
+    code: "bad_request",
+  },
+  {
+    what: "chatMessage whitespace-only content",
+    event: "chatMessage",
+    args: (r) => [{ room: r, content: " \t\n\r\u00a0\u2003 " }],
+    code: "bad_request",
+  },
+  {
+    what: "chatMessage 4001 characters",
+    event: "chatMessage",
+    args: (r) => [{ room: r, content: "x".repeat(4001) }],
+    code: "too_large",
+  },
+  {
+    what: "chatMessage 4001 emoji",
+    event: "chatMessage",
+    args: (r) => [{ room: r, content: "😀".repeat(4001) }],
+    code: "too_large",
+  },
+  {
+    what: "chatMessage to a room not joined",
+    event: "chatMessage",
+    args: (_r, e) => [{ room: e, content: "x" }],
+    code: "forbidden",
+  },
+  {
+    what: "chatMessage to a bad room name",
+    event: "chatMessage",
+    args: () => [{ room: "ä", content: "x" }],
+    code: "bad_request",
+  },
+  {
+    what: "chatMessage empty clientMsgId",
+    event: "chatMessage",
+    args: (r) => [{ room: r, content: "x", clientMsgId: "" }],
+    code: "bad_request",
+  },
+  {
+    what: "chatMessage clientMsgId of 129 characters",
+    event: "chatMessage",
+    args: (r) => [{ room: r, content: "x", clientMsgId: "k".repeat(129) }],
+    code: "bad_request",
+  },
+  {
+    what: "chatMessage clientMsgId of wrong type",
+    event: "chatMessage",
+    args: (r) => [{ room: r, content: "x", clientMsgId: 5 }],
+    code: "bad_request",
+  },
+  {
+    what: "chatMessage binary content",
+    event: "chatMessage",
+    args: (r) => [{ room: r, content: Buffer.from("bin") }],
+    code: "bad_request",
+  },
+  // fetchHistory
+  {
+    what: "fetchHistory of a room not joined",
+    event: "fetchHistory",
+    args: (_r, e) => [{ room: e }],
+    code: "forbidden",
+  },
+  {
+    what: "fetchHistory bad room name",
+    event: "fetchHistory",
+    args: () => [{ room: "x".repeat(65) }],
+    code: "bad_request",
+  },
+  { what: "fetchHistory limit 0", event: "fetchHistory", args: (r) => [{ room: r, limit: 0 }], code: "bad_request" },
+  {
+    what: "fetchHistory limit 201",
+    event: "fetchHistory",
+    args: (r) => [{ room: r, limit: 201 }],
+    code: "bad_request",
+  },
+  {
+    what: "fetchHistory negative limit",
+    event: "fetchHistory",
+    args: (r) => [{ room: r, limit: -1 }],
+    code: "bad_request",
+  },
+  {
+    what: "fetchHistory fractional limit",
+    event: "fetchHistory",
+    args: (r) => [{ room: r, limit: 1.5 }],
+    code: "bad_request",
+  },
+  {
+    what: "fetchHistory limit as string",
+    event: "fetchHistory",
+    args: (r) => [{ room: r, limit: "10" }],
+    code: "bad_request",
+  },
+  {
+    what: "fetchHistory empty before",
+    event: "fetchHistory",
+    args: (r) => [{ room: r, before: "" }],
+    code: "bad_request",
+  },
+  {
+    what: "fetchHistory empty after",
+    event: "fetchHistory",
+    args: (r) => [{ room: r, after: "" }],
+    code: "bad_request",
+  },
+  {
+    what: "fetchHistory unknown before cursor",
+    event: "fetchHistory",
+    args: (r) => [{ room: r, before: UNKNOWN_ID }],
+    code: "not_found",
+  },
+  {
+    what: "fetchHistory unknown after cursor",
+    event: "fetchHistory",
+    args: (r) => [{ room: r, after: UNKNOWN_ID }],
+    code: "not_found",
+  },
+  {
+    what: "fetchHistory garbage cursor",
+    event: "fetchHistory",
+    args: (r) => [{ room: r, before: "'; DROP TABLE messages; --" }],
+    code: "not_found",
+  },
+  {
+    what: "fetchHistory cursor of another room",
+    event: "fetchHistory",
+    args: (r, _e, f) => [{ room: r, after: f }],
+    code: "not_found",
+  },
+  {
+    what: "fetchHistory unknown field",
+    event: "fetchHistory",
+    args: (r) => [{ room: r, order: "desc" }],
+    code: "bad_request",
+  },
+];
+
+// Non-object payloads, for every event with an ack.
+for (const event of ["joinRoom", "leaveRoom", "chatMessage", "fetchHistory"]) {
+  for (const [what, value] of [
+    ["a string", "general"],
+    ["an array", [{ room: "general" }]],
+    ["null", null],
+    ["a number", 42],
+    ["a boolean", true],
+  ] as const) {
+    CASES.push({ what: `${event} payload ${what}`, event, args: () => [value], code: "bad_request" });
+  }
+}
+
+for (const mode of MODES) {
+  describe(`malformed events [${mode}]`, () => {
+    let ann: ChatClient;
+    let room: string;
+    let elsewhere: string;
+    let foreignId: string;
+
+    /** A good request on the same socket: it must still work. */
+    async function stillWorks(after: string): Promise<void> {
+      const msg = await send(ann, room, `ok after ${after}`);
+      assert.equal(msg.content, `ok after ${after}`);
+    }
+
+    // One socket for the whole block (it must survive every case), in a
+    // room; another room holds a message whose id is a foreign cursor.
+    before(async () => {
+      room = uniqueRoom("valid");
+      elsewhere = uniqueRoom("elsewhere");
+      ann = await connectClient(server(), { mode, user: newUser("Ann"), keep: true });
+      const other = await connectClient(server(), { mode: "websocket", user: newUser("Other"), keep: true });
+      await ok(other.socket, "joinRoom", { room: elsewhere });
+      foreignId = (await send(other, elsewhere, "not in Ann's room")).id;
+      closeClient(other.socket);
+      await ok(ann.socket, "joinRoom", { room });
+    });
+    after(() => closeClient(ann.socket));
+
+    for (const c of CASES) {
+      it(`${c.what} → ${c.code}`, async () => {
+        const res = await callRaw(ann.socket, c.event, ...c.args(room, elsewhere, foreignId));
+        assertError(res, c.code, c.what);
+        await stillWorks(c.what);
+      });
+    }
+
+    it("4000 characters and 4000 emoji (8000 UTF-16 units, 16000 bytes) are accepted, after trimming", async () => {
+      const plain = await send(ann, room, `  ${"x".repeat(4000)}  `);
+      assert.equal(plain.content, "x".repeat(4000));
+      const emoji = await send(ann, room, "😀".repeat(4000));
+      assert.equal(emoji.content, "😀".repeat(4000));
+      assert.equal([...emoji.content].length, 4000);
+      const clientMsgId = "k".repeat(128);
+      assert.equal((await send(ann, room, "longest key", clientMsgId)).clientMsgId, clientMsgId);
+      const long = "r".repeat(64);
+      assert.deepEqual((await ok(ann.socket, "joinRoom", { room: long })).room, long);
+      assert.deepEqual(
+        (await ok(ann.socket, "fetchHistory", { room, limit: 200 })).messages.at(-1)?.content,
+        "longest key",
+      );
+      assert.equal((await ok(ann.socket, "fetchHistory", { room, limit: 1 })).messages.length, 1);
+    });
+
+    it("an event that needs an ack but has none is dropped; the socket keeps working", async () => {
+      const dropRoom = uniqueRoom("dropped");
+      untyped(ann.socket).emit("joinRoom", { room: dropRoom });
+      untyped(ann.socket).emit("chatMessage", { room, content: "dropped message" });
+      untyped(ann.socket).emit("fetchHistory", { room });
+      untyped(ann.socket).emit("leaveRoom", { room });
+      // A socket's events are handled in order, so by the time this ack
+      // arrives the ack-less events above have been handled (and dropped).
+      await stillWorks("ack-less events");
+      const latest = await ok(ann.socket, "fetchHistory", { room, limit: 3 });
+      assert.ok(
+        !latest.messages.some((m) => m.content === "dropped message"),
+        "the ack-less chatMessage was not stored",
+      );
+      assertError(
+        await callRaw(ann.socket, "chatMessage", { room: dropRoom, content: "x" }),
+        "forbidden",
+        "the ack-less joinRoom did not join",
+      );
+      await stillWorks("checking the ack-less joinRoom");
+    });
+
+    it("unknown events, with or without an ack, are ignored; the socket keeps working", async () => {
+      untyped(ann.socket).emit("noSuchEvent", { room });
+      untyped(ann.socket).emit("newChatMessage", { room, content: "server events cannot be sent by clients" });
+      untyped(ann.socket).emit("userJoined", { room, user: { id: "x", name: "x" } });
+      await stillWorks("unknown events");
+      assert.equal(ann.socket.connected, true);
+    });
+  });
+}
+
+describe("bad input never kills the server", () => {
+  it("after everything above, fresh clients still connect and chat", async () => {
+    const room = uniqueRoom("survivor");
+    const a = await connectClient(server(), { mode: "polling", user: newUser("After") });
+    const b = await connectClient(server(), { mode: "websocket", user: newUser("Math") });
+    await ok(a.socket, "joinRoom", { room });
+    await ok(b.socket, "joinRoom", { room });
+    const msg = await send(a, room, "still here");
+    assert.deepEqual(await b.log.next("newChatMessage"), msg);
+    assert.ok(server().running(), "parley is still running");
+  });
+});
