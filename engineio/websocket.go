@@ -104,7 +104,14 @@ func (srv *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, sess *Se
 // the session from it.
 func (srv *Server) runUpgrade(sess *Session, conn net.Conn, br *bufio.Reader) {
 	timer := time.AfterFunc(srv.cfg.UpgradeTimeout, func() {
-		_ = conn.Close() // ends the probe's reads; the session stays on polling
+		// The timer may fire just after the probe moved the session to
+		// conn, before it is stopped: that conn is no longer the probe's.
+		sess.mu.Lock()
+		adopted := sess.ws == conn
+		sess.mu.Unlock()
+		if !adopted {
+			_ = conn.Close() // ends the probe's reads; the session stays on polling
+		}
 	})
 	upgraded, err := sess.probe(conn, br)
 	timer.Stop()
