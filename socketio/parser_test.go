@@ -180,7 +180,7 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 		{name: "binary ack", typ: PacketAck, nsp: "/chat", id: 4, args: []any{[]byte("x"), "y"},
 			wantText: `61-/chat,4[{"_placeholder":true,"num":0},"y"]`, wantBufs: 1},
 		{name: "nested binary", typ: PacketEvent, nsp: "/nsp", id: 9, prefix: []any{"deep"},
-			args: []any{[]any{"a", []byte{1}, []any{[]byte{2}}}, map[string]any{"k": []byte{3}}},
+			args:     []any{[]any{"a", []byte{1}, []any{[]byte{2}}}, map[string]any{"k": []byte{3}}},
 			wantText: `53-/nsp,9["deep",["a",{"_placeholder":true,"num":0},[{"_placeholder":true,"num":1}]],{"k":{"_placeholder":true,"num":2}}]`, wantBufs: 3},
 	}
 	for _, tt := range tests {
