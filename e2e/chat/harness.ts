@@ -117,13 +117,13 @@ async function startOnce(opts: ParleyOptions, dataDir: string, port: number): Pr
     "3s",
     "--log-level",
     "warn",
-    // This suite floods single sockets on purpose (paging, validation
-    // rounds); the rate limits have their own suite (e2e/auth).
-    "--rate-limits",
-    "chatMessage=0:0,fetchHistory=0:0,joinRoom=0:0,leaveRoom=0:0,typing=0:0",
     ...(apiKey === null ? [] : ["--api-key", apiKey]),
     ...(opts.args ?? []),
   ];
+  // The environment passes through: the test:chat script turns the rate
+  // limits off with PARLEY_RATE_LIMITS, since that suite floods single
+  // sockets on purpose; the limits have their own suite (e2e/auth), which
+  // shares this harness.
   const child = spawn(PARLEY_BIN, args, { stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
