@@ -191,11 +191,11 @@ func TestFrameWSBytes(t *testing.T) {
 			if bin {
 				name = "binary"
 			}
+			if !bin && sz.payload == 0 {
+				continue // a text frame always has its type digit
+			}
 			t.Run(name+"/"+strconv.Itoa(sz.payload), func(t *testing.T) {
 				t.Parallel()
-				if !bin && sz.payload == 0 {
-					t.Skip("a text frame always has its type digit")
-				}
 				dataLen := sz.payload
 				if !bin {
 					dataLen--

@@ -75,6 +75,7 @@ type Session struct {
 	pollWake    chan struct{}
 	posting     bool
 	ws          net.Conn
+	probing     net.Conn // the upgrade probe's WebSocket, closed with the session
 	writing     bool
 	timer       *time.Timer
 	due         time.Time
@@ -87,6 +88,23 @@ type Session struct {
 	inbox      []packet
 	delivering bool
 	space      chan struct{} // closed when inbox has room again
+
+	done chan struct{} // closed by closeNow; made on first Done call
+}
+
+// Done returns a channel that is closed when the session has closed. A
+// handler blocked on the session's behalf (waiting for room in a queue of
+// its own) selects on it so that the close can get through.
+func (s *Session) Done() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done == nil {
+		s.done = make(chan struct{})
+		if s.state == stateClosed {
+			close(s.done)
+		}
+	}
+	return s.done
 }
 
 // ID returns the session id (sid).
@@ -396,12 +414,16 @@ func (s *Session) closeNow(reason string) {
 	if s.timer != nil {
 		s.timer.Stop()
 	}
-	conn := s.ws
+	conn, probing := s.ws, s.probing
+	s.probing = nil
 	s.queue = nil
 	s.spare = nil
 	if s.space != nil {
 		close(s.space) // a reader waiting for inbox room gives up
 		s.space = nil
+	}
+	if s.done != nil {
+		close(s.done)
 	}
 	if s.pollWaiting {
 		s.wakePollLocked()
@@ -416,6 +438,9 @@ func (s *Session) closeNow(reason string) {
 	s.mu.Unlock()
 	if conn != nil {
 		_ = conn.Close() // the peer may have closed it already
+	}
+	if probing != nil {
+		_ = probing.Close() // ends the probe, as Node closes it with the socket
 	}
 	s.srv.remove(s)
 }

@@ -1,6 +1,7 @@
 package engineio
 
 import (
+	"context"
 	"slices"
 	"testing"
 	"time"
@@ -235,5 +236,57 @@ func TestUpgradeUnknownSession(t *testing.T) {
 	e := newEnv(t, Config{})
 	if _, err := e.tryDialWS("EIO=4&transport=websocket&sid=unknown"); err != ws.StatusError(400) {
 		t.Fatalf("upgrade of an unknown sid: %v, want 400", err)
+	}
+}
+
+// TestUpgradeProbeClosedWithSession closes a session while its upgrade
+// probe waits for "5": the probe connection is closed with it, as Node
+// closes the probe transport when the socket closes, instead of lingering
+// (with its goroutine) until UpgradeTimeout.
+func TestUpgradeProbeClosedWithSession(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		close func(e *env, r *recorder)
+	}{
+		{"terminate", func(_ *env, r *recorder) { r.sess.Terminate("test") }},
+		{"server close", func(e *env, _ *recorder) {
+			ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+			defer cancel()
+			if err := e.srv.Close(ctx); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			// An upgrade timeout far beyond the test's waits.
+			e := newEnv(t, Config{UpgradeTimeout: time.Hour})
+			c := e.openPolling()
+			r := e.session(c.sid)
+			w := startProbe(t, e, c)
+			waitFor(t, "upgrading", func() bool {
+				r.sess.mu.Lock()
+				defer r.sess.mu.Unlock()
+				return r.sess.upgrading
+			})
+			// The client's GET fetches the close packet of a graceful close.
+			ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+			drained := make(chan struct{})
+			go func() {
+				defer close(drained)
+				c.drain(ctx)
+			}()
+			t.Cleanup(func() {
+				cancel()
+				<-drained
+			})
+			tt.close(e, r)
+			r.waitClose(t)
+			if err := w.readUntilClosed(); err == nil {
+				t.Fatal("probe connection still open")
+			}
+		})
 	}
 }

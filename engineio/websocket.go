@@ -103,6 +103,14 @@ func (srv *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, sess *Se
 // runUpgrade probes the new WebSocket and, once the client confirms, reads
 // the session from it.
 func (srv *Server) runUpgrade(sess *Session, conn net.Conn, br *bufio.Reader) {
+	sess.mu.Lock()
+	if sess.state == stateClosed {
+		sess.mu.Unlock()
+		_ = conn.Close() // the session closed while the upgrade was accepted
+		return
+	}
+	sess.probing = conn
+	sess.mu.Unlock()
 	timer := time.AfterFunc(srv.cfg.UpgradeTimeout, func() {
 		// The timer may fire just after the probe moved the session to
 		// conn, before it is stopped: that conn is no longer the probe's.
@@ -115,6 +123,11 @@ func (srv *Server) runUpgrade(sess *Session, conn net.Conn, br *bufio.Reader) {
 	})
 	upgraded, err := sess.probe(conn, br)
 	timer.Stop()
+	sess.mu.Lock()
+	if sess.probing == conn {
+		sess.probing = nil
+	}
+	sess.mu.Unlock()
 	if !upgraded {
 		sess.mu.Lock()
 		sess.upgrading = false

@@ -289,8 +289,11 @@ func (s *Socket) Disconnect(close bool) {
 	if !s.Connected() {
 		return
 	}
-	_ = s.client.sess.Send(encodeControl(PacketDisconnect, s.nsp.name, nil)) // a closed session needs no notice
+	// Disconnected before the client can hear of it: a client that closes
+	// its connection on the DISCONNECT would otherwise race this reason
+	// with "transport close" (which is recoverable).
 	s.onclose(ReasonServerNamespaceDisconnect)
+	_ = s.client.sess.Send(encodeControl(PacketDisconnect, s.nsp.name, nil)) // a closed session needs no notice
 }
 
 // onclose marks the socket disconnected, takes it out of its rooms and the
@@ -327,7 +330,9 @@ func recoverable(reason string) bool {
 }
 
 // push appends an item to the inbox and makes sure a dispatcher runs. With
-// bounded, it waits while the inbox is full.
+// bounded, it waits while the inbox is full, or until the connection
+// closes: it runs on the engine's deliverer, which must get on to deliver
+// the close (the event is then dropped).
 func (s *Socket) push(it inboxItem, bounded bool) {
 	max := s.nsp.srv.cfg.MaxInbox
 	s.mu.Lock()
@@ -337,7 +342,11 @@ func (s *Socket) push(it inboxItem, bounded bool) {
 		}
 		ch := s.space
 		s.mu.Unlock()
-		<-ch
+		select {
+		case <-ch:
+		case <-s.client.sess.Done():
+			return
+		}
 		s.mu.Lock()
 	}
 	if bounded && !s.connected {
