@@ -16,6 +16,10 @@ type Config struct {
 	Addr string
 	// DataDir holds the embedded SQLite database. Default "./data".
 	DataDir string
+	// SQLiteSyncFull fsyncs every commit (synchronous=FULL), so acked
+	// messages survive power loss as well as a process crash. Default off
+	// (synchronous=NORMAL: crash-safe, no fsync per commit).
+	SQLiteSyncFull bool
 	// PingInterval and PingTimeout drive the Engine.IO heartbeat. Defaults
 	// 25s and 20s, as Node's.
 	PingInterval time.Duration

@@ -22,7 +22,7 @@ func (s *Server) mount(dataDir string) error {
 	if auth.dev {
 		warnDevMode(s.cfg.Logger)
 	}
-	db, err := store.OpenSQLite(store.SQLiteConfig{Path: filepath.Join(dataDir, "parley.db"), Logger: s.cfg.Logger})
+	db, err := store.OpenSQLite(store.SQLiteConfig{Path: filepath.Join(dataDir, "parley.db"), Logger: s.cfg.Logger, SyncFull: s.cfg.SQLiteSyncFull})
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}

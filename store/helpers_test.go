@@ -37,7 +37,11 @@ func openUnstarted(t testing.TB, cfg SQLiteConfig) *SQLite {
 	if cfg.Path == "" {
 		cfg.Path = filepath.Join(t.TempDir(), "parley.db")
 	}
-	s, err := openSQLite(cfg, syncFull)
+	mode := syncNormal
+	if cfg.SyncFull {
+		mode = syncFull
+	}
+	s, err := openSQLite(cfg, mode)
 	if err != nil {
 		t.Fatalf("openSQLite: %v", err)
 	}

@@ -63,13 +63,24 @@ func TestOpenConfig(t *testing.T) {
 
 func TestPragmas(t *testing.T) {
 	t.Parallel()
-	s := openTest(t, SQLiteConfig{BusyTimeout: 1500 * time.Millisecond})
+	for _, full := range []bool{false, true} {
+		s := openTest(t, SQLiteConfig{BusyTimeout: 1500 * time.Millisecond, SyncFull: full})
+		sync := "1" // NORMAL
+		if full {
+			sync = "2" // FULL
+		}
+		checkPragmas(t, s, sync)
+	}
+}
+
+func checkPragmas(t *testing.T, s *SQLite, sync string) {
+	t.Helper()
 	for _, tt := range []struct {
 		pragma string
 		want   string
 	}{
 		{"journal_mode", "wal"},
-		{"synchronous", "2"}, // FULL
+		{"synchronous", sync},
 		{"busy_timeout", "1500"},
 	} {
 		var got string

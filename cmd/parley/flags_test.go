@@ -50,7 +50,14 @@ func TestParseFlags(t *testing.T) {
 		t.Errorf("flags must override env: %+v", cfg)
 	}
 
+	if cfg.SQLiteSyncFull {
+		t.Error("--sqlite-sync defaults to normal")
+	}
+	if cfg, _, err := parseFlags([]string{"--sqlite-sync", "full"}, getenv); err != nil || !cfg.SQLiteSyncFull {
+		t.Errorf("--sqlite-sync full: %v, %+v", err, cfg.SQLiteSyncFull)
+	}
 	for _, bad := range [][]string{
+		{"--sqlite-sync", "always"},
 		{"--max-http-buffer-size", "0"},
 		{"--log-level", "loud"},
 		{"--ping-interval", "soon"},

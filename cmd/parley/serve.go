@@ -61,6 +61,8 @@ func parseFlags(args []string, getenv func(string) string) (server.Config, slog.
 	var cors, level, maxBuf, sseBuf, keyFile, private, limits, maxRooms, maxConns string
 	str(&cfg.Addr, "addr", "PARLEY_ADDR", ":3000", "listen address")
 	str(&cfg.DataDir, "data-dir", "PARLEY_DATA_DIR", "./data", "directory of the embedded SQLite database")
+	var sqliteSync string
+	str(&sqliteSync, "sqlite-sync", "PARLEY_SQLITE_SYNC", "normal", "normal (crash-safe, no fsync per commit) or full (fsync every commit: survives power loss)")
 	str(&cfg.APIKey, "api-key", "PARLEY_API_KEY", "", "bearer key of the HTTP publish API; empty disables it")
 	str(&cors, "cors-origins", "PARLEY_CORS_ORIGINS", "", "comma-separated allowed origins, * for any; empty: localhost origins, none with --production")
 	str(&level, "log-level", "PARLEY_LOG_LEVEL", "info", "debug, info, warn or error")
@@ -87,6 +89,13 @@ func parseFlags(args []string, getenv func(string) string) (server.Config, slog.
 	str(&maxConns, "max-connections-per-user", "PARLEY_MAX_CONNECTIONS_PER_USER", "20", "sockets one user may have across namespaces and tabs")
 	if err := fs.Parse(args); err != nil {
 		return cfg, 0, err
+	}
+	switch sqliteSync {
+	case "normal":
+	case "full":
+		cfg.SQLiteSyncFull = true
+	default:
+		return cfg, 0, fmt.Errorf("sqlite-sync %q: want normal or full", sqliteSync)
 	}
 	if len(errs) > 0 {
 		return cfg, 0, errs[0]
