@@ -57,7 +57,7 @@ func (srv *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sess.mu.Lock()
-	sess.ws = conn
+	sess.attachLocked(conn)
 	sess.queue = append(sess.queue, srv.openFrame(sess.id, transportWebSocket))
 	sess.mu.Unlock()
 	srv.start(sess)
@@ -176,7 +176,7 @@ func (s *Session) probe(conn net.Conn, br *bufio.Reader) (bool, error) {
 			}
 			s.upgrading = false
 			s.transport = transportWebSocket
-			s.ws = conn
+			s.attachLocked(conn)
 			if s.pollWaiting {
 				s.wakePollLocked()
 			}
