@@ -154,18 +154,8 @@ func Register(ns namespaces.Namespace, deps Deps) error {
 	return nil
 }
 
-// userKey is the Conn.Get key of the socket's events.UserRef.
-const userKey = "chat.user"
-
 // User returns the identity the chat middleware stored on c.
-func User(c namespaces.Conn) (events.UserRef, bool) {
-	v, ok := c.Get(userKey)
-	if !ok {
-		return events.UserRef{}, false
-	}
-	u, ok := v.(events.UserRef)
-	return u, ok
-}
+func User(c namespaces.Conn) (events.UserRef, bool) { return namespaces.User(c) }
 
 // RoomKey is the adapter room of the chat room name. The "#" prefix cannot
 // occur in a socket id, so no chat room is a socket's private room.
@@ -229,7 +219,7 @@ func (s *server) authenticate(c namespaces.Conn) error {
 		s.deps.Logger.Warn("authentication failed", "nsp", c.Namespace(), "socket", c.ID(), "err", err)
 		return events.NewError(events.CodeUnauthorized, "authentication failed")
 	}
-	c.Set(userKey, user)
+	namespaces.SetUser(c, user)
 	return nil
 }
 
