@@ -35,6 +35,10 @@ type Server struct {
 	sessions map[string]*Session
 	closing  bool
 	drained  chan struct{} // closed when closing and sessions is empty
+
+	// delivering counts the sessions' deliverer goroutines, so that Close
+	// returns only after every OnClose has run.
+	delivering inflight
 }
 
 // New validates cfg, fills its defaults and returns a Server. It starts no
@@ -53,6 +57,14 @@ func New(cfg Config) (*Server, error) {
 
 // Config returns the server's configuration with defaults filled in.
 func (srv *Server) Config() Config { return srv.cfg }
+
+// Track counts a goroutine that works on behalf of sessions (the Socket.IO
+// layer's per-socket dispatchers) until the returned function is called:
+// Close waits for it like for the engine's own deliverers.
+func (srv *Server) Track() (done func()) {
+	srv.delivering.add()
+	return srv.delivering.done
+}
 
 // Count returns the number of open sessions.
 func (srv *Server) Count() int {
@@ -208,8 +220,9 @@ func (srv *Server) openFrame(sid string, transport int) *Frame {
 
 // Close closes every session with ReasonServerShutdown, letting queued
 // frames drain, and refuses new handshakes. It returns when all sessions are
-// gone or ctx is done, in which case the rest are dropped and ctx.Err() is
-// returned. It is safe to call more than once.
+// gone and their handlers' OnClose calls have returned, or when ctx is done,
+// in which case the rest are dropped and ctx.Err() is returned. It is safe
+// to call more than once.
 func (srv *Server) Close(ctx context.Context) error {
 	srv.mu.Lock()
 	if !srv.closing {
@@ -227,18 +240,17 @@ func (srv *Server) Close(ctx context.Context) error {
 	for _, s := range list {
 		s.Close(ReasonServerShutdown)
 	}
-	if drained == nil {
-		return nil
-	}
-	select {
-	case <-drained:
-		return nil
-	case <-ctx.Done():
-		for _, s := range list {
-			s.closeNow(ReasonServerShutdown)
+	if drained != nil {
+		select {
+		case <-drained:
+		case <-ctx.Done():
+			for _, s := range list {
+				s.closeNow(ReasonServerShutdown)
+			}
+			return ctx.Err()
 		}
-		return ctx.Err()
 	}
+	return srv.delivering.wait(ctx)
 }
 
 // writeCORS sets CORS headers and answers a preflight. It reports whether

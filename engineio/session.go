@@ -377,6 +377,7 @@ func (s *Session) enqueue(p packet) {
 	s.inbox = append(s.inbox, p)
 	if !s.delivering {
 		s.delivering = true
+		s.srv.delivering.add()
 		go s.deliver()
 	}
 	s.mu.Unlock()
@@ -386,6 +387,7 @@ func (s *Session) enqueue(p packet) {
 // The close marker queued by closeNow comes last: messages that arrived
 // before the close are delivered before OnClose.
 func (s *Session) deliver() {
+	defer s.srv.delivering.done()
 	for {
 		s.mu.Lock()
 		batch := s.inbox
@@ -512,7 +514,8 @@ func (s *Session) closeNow(reason string) {
 		s.inbox = append(s.inbox, packet{typ: typeClose, data: []byte(reason)})
 		if !s.delivering {
 			s.delivering = true
-			go s.deliver()
+			s.srv.delivering.add()
+		go s.deliver()
 		}
 	}
 	s.mu.Unlock()

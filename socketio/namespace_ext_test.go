@@ -188,3 +188,48 @@ func TestRawBroadcastWithAck(t *testing.T) {
 		t.Fatalf("EmitWithAck to nobody = %d acks, %v", len(r.acks), r.err)
 	}
 }
+
+// TestCloseWaitsForDisconnectHandlers checks that Server.Close returns only
+// after the sockets' disconnect handlers have run (so a shutdown that
+// closes the store next loses no write they make), and that a deadline
+// ends the wait with ctx.Err().
+func TestCloseWaitsForDisconnectHandlers(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	finished := make(chan string, 1)
+	srv := newServer(t, socketio.Config{}, func(io *socketio.Server) {
+		io.Of("/").OnConnection(func(s *socketio.Socket) {
+			s.OnDisconnect(func(reason string) {
+				<-release
+				finished <- reason
+			})
+		})
+	})
+	c := dialRaw(t, srv, "websocket")
+	c.connect("/", "")
+
+	short, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := srv.io.Close(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Close with a handler still running = %v, want the deadline", err)
+	}
+	select {
+	case r := <-finished:
+		t.Fatalf("the handler finished (%q) before it was released", r)
+	default:
+	}
+	close(release)
+	ctx, cancel2 := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel2()
+	if err := srv.io.Close(ctx); err != nil {
+		t.Fatalf("Close after the handler was released: %v", err)
+	}
+	select {
+	case r := <-finished:
+		if r != socketio.ReasonServerShuttingDown {
+			t.Fatalf("reason %q", r)
+		}
+	default:
+		t.Fatal("Close returned before the disconnect handler finished")
+	}
+}

@@ -197,8 +197,10 @@ func (srv *Server) onSession(s *engineio.Session) {
 
 // Close disconnects every socket ("server shutting down" on the server
 // side; the clients see their transport close and reconnect to a new
-// server), then closes the engine, letting queued packets drain. It returns
-// ctx.Err() when ctx ends first. It is safe to call more than once.
+// server), then closes the engine, letting queued packets drain, and
+// returns once every socket's queued events and disconnect handlers have
+// run. It returns ctx.Err() when ctx ends first. It is safe to call more
+// than once.
 func (srv *Server) Close(ctx context.Context) error {
 	srv.mu.Lock()
 	srv.closing = true

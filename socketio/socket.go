@@ -356,7 +356,11 @@ func (s *Socket) push(it inboxItem, bounded bool) {
 	s.inbox = append(s.inbox, it)
 	if !s.dispatching {
 		s.dispatching = true
-		go s.dispatch()
+		done := s.nsp.srv.engine.Track() // Close waits for the handlers
+		go func() {
+			defer done()
+			s.dispatch()
+		}()
 	}
 	s.mu.Unlock()
 }
