@@ -515,7 +515,7 @@ func (s *Session) closeNow(reason string) {
 		if !s.delivering {
 			s.delivering = true
 			s.srv.delivering.add()
-		go s.deliver()
+			go s.deliver()
 		}
 	}
 	s.mu.Unlock()
