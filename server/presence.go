@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"slices"
 	"strings"
 
@@ -11,12 +12,31 @@ import (
 	"github.com/parley-rt/parley/store"
 )
 
+// presenceStore adapts store.Presence to presence.Store.
+type presenceStore struct{ db store.Presence }
+
+func (p presenceStore) SetLastSeen(ctx context.Context, userID, name string, ms int64) error {
+	return p.db.SetLastSeen(ctx, userID, name, ms)
+}
+
+func (p presenceStore) LastSeen(ctx context.Context, userIDs []string) (map[string]presence.StoredSeen, error) {
+	recs, err := p.db.LastSeen(ctx, userIDs)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]presence.StoredSeen, len(recs))
+	for id, r := range recs {
+		out[id] = presence.StoredSeen{Name: r.Name, At: r.At}
+	}
+	return out, nil
+}
+
 // newPresence builds the presence tracker over the store and the /chat
 // adapter.
 func (s *Server) newPresence(db store.Presence) error {
 	chatNS := s.chat.AsNamespace()
 	t, err := presence.NewTracker(presence.TrackerConfig{
-		Store:  db,
+		Store:  presenceStore{db},
 		Grace:  s.cfg.PresenceGrace,
 		Logger: s.cfg.Logger,
 		RoomsOf: func(c namespaces.Conn) []string {

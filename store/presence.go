@@ -15,7 +15,7 @@ const (
 		WHERE excluded.ts >= last_seen.ts`
 	// sqlLastSeen takes the ids as one JSON array, so that a single prepared
 	// statement serves any number of them, with no bound-parameter limit.
-	sqlLastSeen = `SELECT user_id, ts FROM last_seen
+	sqlLastSeen = `SELECT user_id, name, ts FROM last_seen
 		WHERE user_id IN (SELECT value FROM json_each(?))`
 )
 
@@ -34,9 +34,9 @@ func (s *SQLite) SetLastSeen(ctx context.Context, userID, name string, ms int64)
 
 // LastSeen implements Presence. Users without a record are absent from the
 // map; the map is never nil.
-func (s *SQLite) LastSeen(ctx context.Context, userIDs []string) (map[string]int64, error) {
+func (s *SQLite) LastSeen(ctx context.Context, userIDs []string) (map[string]Seen, error) {
 	const op = "last seen"
-	seen := make(map[string]int64, len(userIDs))
+	seen := make(map[string]Seen, len(userIDs))
 	if len(userIDs) == 0 {
 		return seen, nil
 	}
@@ -57,12 +57,12 @@ func (s *SQLite) LastSeen(ctx context.Context, userIDs []string) (map[string]int
 	for rows.Next() {
 		var (
 			id string
-			ms int64
+			r  Seen
 		)
-		if err := rows.Scan(&id, &ms); err != nil {
+		if err := rows.Scan(&id, &r.Name, &r.At); err != nil {
 			return nil, s.readErr(ctx, op, err)
 		}
-		seen[id] = ms
+		seen[id] = r
 	}
 	if err := rows.Err(); err != nil {
 		return nil, s.readErr(ctx, op, err)

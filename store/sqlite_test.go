@@ -129,7 +129,7 @@ func TestReopenDurability(t *testing.T) {
 			}
 		}
 		seen, err := s.LastSeen(ctx, []string{"u"})
-		if err != nil || seen["u"] != 1234 {
+		if err != nil || seen["u"] != (Seen{Name: "Ann", At: 1234}) {
 			t.Fatalf("reopened: LastSeen = %v, %v; want u:1234", seen, err)
 		}
 		// The idempotency index survived too.

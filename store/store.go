@@ -76,6 +76,13 @@ type Messages interface {
 type Presence interface {
 	// SetLastSeen records that the user went offline at ms (Unix ms).
 	SetLastSeen(ctx context.Context, userID, name string, ms int64) error
-	// LastSeen returns the recorded times of the users that have one.
-	LastSeen(ctx context.Context, userIDs []string) (map[string]int64, error)
+	// LastSeen returns the records of the users that have one.
+	LastSeen(ctx context.Context, userIDs []string) (map[string]Seen, error)
+}
+
+// Seen is a user's last-seen record: the name it had and when it went
+// offline (Unix ms).
+type Seen struct {
+	Name string
+	At   int64
 }

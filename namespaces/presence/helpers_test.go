@@ -47,16 +47,16 @@ func (s *fakeStore) SetLastSeen(_ context.Context, id, name string, ms int64) er
 	return nil
 }
 
-func (s *fakeStore) LastSeen(_ context.Context, ids []string) (map[string]int64, error) {
+func (s *fakeStore) LastSeen(_ context.Context, ids []string) (map[string]presence.StoredSeen, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.readErr != nil {
 		return nil, s.readErr
 	}
-	out := map[string]int64{}
+	out := map[string]presence.StoredSeen{}
 	for _, id := range ids {
 		if ms, ok := s.seen[id]; ok {
-			out[id] = ms
+			out[id] = presence.StoredSeen{Name: s.names[id], At: ms}
 		}
 	}
 	return out, nil

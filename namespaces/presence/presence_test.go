@@ -241,8 +241,8 @@ func TestSubscribeSnapshot(t *testing.T) {
 	got := subscribe(t, alice, nil, []string{"nobody", "carol", "bob", "bob"})
 	want := []events.PresenceState{
 		e.online("bob", events.StatusOnline, 1),
-		// The store keeps no names: a user not seen since the start has none.
-		offline("carol", "", 1_700_000_000_000),
+		// A user not seen since the start: name and time from the store.
+		offline("carol", "Carol", 1_700_000_000_000),
 		offline("nobody", "", 0),
 	}
 	if !slices.Equal(got, want) {
@@ -441,10 +441,9 @@ func TestRememberedIsBounded(t *testing.T) {
 		e.chatConnect(t, u, u).Close("transport close")
 	}
 	alice := e.connect(t, "a1", "alice")
-	// u1 was evicted from memory: its time comes from the store, without a
-	// name.
+	// u1 was evicted from memory: its name and time come from the store.
 	got := subscribe(t, alice, nil, []string{"u1", "u3"})
-	if got[0].Name != "" || got[0].LastSeen != e.clock.ms() || got[1].Name != "Name u3" {
+	if got[0].Name != "Name u1" || got[0].LastSeen != e.clock.ms() || got[1].Name != "Name u3" {
 		t.Fatalf("snapshot %+v", got)
 	}
 }

@@ -28,8 +28,15 @@ var ErrClosed = errors.New("presence: tracker closed")
 type Store interface {
 	// SetLastSeen records that the user went offline at ms (Unix ms).
 	SetLastSeen(ctx context.Context, userID, name string, ms int64) error
-	// LastSeen returns the recorded times of the users that have one.
-	LastSeen(ctx context.Context, userIDs []string) (map[string]int64, error)
+	// LastSeen returns the records of the users that have one.
+	LastSeen(ctx context.Context, userIDs []string) (map[string]StoredSeen, error)
+}
+
+// StoredSeen is a user's durable last-seen record: its name then and when
+// it went offline (Unix ms).
+type StoredSeen struct {
+	Name string
+	At   int64
 }
 
 // TrackerConfig configures a Tracker. NewTracker copies it.
@@ -405,12 +412,16 @@ func offlineState(id, name string, lastSeen int64) events.PresenceState {
 
 // stateLocked is the state of any user: stored is its last-seen time from
 // the Store, if any.
-func (t *Tracker) stateLocked(id string, stored map[string]int64) events.PresenceState {
+func (t *Tracker) stateLocked(id string, stored map[string]StoredSeen) events.PresenceState {
 	if u := t.users[id]; u != nil {
 		return t.onlineState(u)
 	}
-	g := t.gone[id]
-	return offlineState(id, g.name, max(g.lastSeen, stored[id]))
+	g, rec := t.gone[id], stored[id]
+	name := g.name
+	if name == "" || rec.At > g.lastSeen {
+		name = rec.Name // a user not seen since the server started
+	}
+	return offlineState(id, name, max(g.lastSeen, rec.At))
 }
 
 // Watch is one subscriber's set of watched users and rooms. Its methods are
