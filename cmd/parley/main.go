@@ -1,7 +1,3 @@
-// Command parley runs the Parley real-time server.
-//
-//	parley [flags]                 the server (see parley -h)
-//	parley conformance [--addr a]  the protocol conformance profile
 package main
 
 import (
