@@ -23,6 +23,10 @@ type client struct {
 	everJoined   bool
 
 	pending *Packet // a binary packet waiting for its attachments; reader-owned
+
+	// kickedFrom holds the namespaces the server disconnected this client
+	// from; packets still in flight for them are dropped. Guarded by mu.
+	kickedFrom map[string]struct{}
 }
 
 // OnMessage decodes one engine message and routes it.
@@ -95,8 +99,17 @@ func (c *client) route(p *Packet) {
 	}
 	c.mu.Lock()
 	s := c.sockets[p.Nsp]
+	_, wasKicked := c.kickedFrom[p.Nsp]
 	c.mu.Unlock()
 	if s == nil {
+		if wasKicked {
+			// Sent before the client heard of the server's DISCONNECT: a
+			// race, not a protocol violation. Node closes the connection
+			// here, which can overtake the DISCONNECT on the client and
+			// turn a final "io server disconnect" into a reconnecting
+			// "transport close".
+			return
+		}
 		c.invalidState("packet for a namespace not joined")
 		return
 	}
@@ -160,6 +173,7 @@ func (c *client) connect(p *Packet) {
 		return
 	}
 	c.sockets[p.Nsp] = s
+	delete(c.kickedFrom, p.Nsp)
 	c.everJoined = true
 	if c.connectTimer != nil {
 		c.connectTimer.Stop()
@@ -211,6 +225,16 @@ func connectErrorPayload(err error) map[string]any {
 
 func (c *client) send(f *engineio.Frame) {
 	_ = c.sess.Send(f) // a closed session is handled by OnClose
+}
+
+// kicked records that the server disconnected the client from nsp.
+func (c *client) kicked(nsp string) {
+	c.mu.Lock()
+	if c.kickedFrom == nil {
+		c.kickedFrom = make(map[string]struct{}, 1)
+	}
+	c.kickedFrom[nsp] = struct{}{}
+	c.mu.Unlock()
 }
 
 // remove forgets a disconnected socket.

@@ -355,3 +355,33 @@ func TestRawServerDisconnectReason(t *testing.T) {
 		}
 	}
 }
+
+// TestKickedNamespaceInFlightPackets checks that events a client sent
+// before it heard of the server's DISCONNECT are dropped, not treated as a
+// protocol violation: the connection survives and can join again.
+func TestKickedNamespaceInFlightPackets(t *testing.T) {
+	t.Parallel()
+	for _, tr := range rawTransports {
+		t.Run(tr, func(t *testing.T) {
+			t.Parallel()
+			srv := newServer(t, socketio.Config{}, func(io *socketio.Server) {
+				io.Of("/").OnConnection(func(s *socketio.Socket) {
+					s.On("kick me", func(s *socketio.Socket, _ *socketio.Args, _ socketio.AckFunc) { s.Disconnect(false) })
+				})
+			})
+			c := dialRaw(t, srv, tr)
+			c.connect("/", "")
+			c.send(`42["kick me"]`)
+			if p := c.next(); p != "41" {
+				t.Fatalf("got %q, want the DISCONNECT packet", p)
+			}
+			// What a client sent while the DISCONNECT was on its way
+			// reaches the server after the kick.
+			c.send(`42["in flight",1]`, `42["in flight",2]`)
+			c.connect("/", "") // fails the test if the connection was closed
+			if c.isClosed() {
+				t.Fatal("the connection was closed over packets in flight")
+			}
+		})
+	}
+}

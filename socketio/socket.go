@@ -293,6 +293,7 @@ func (s *Socket) Disconnect(close bool) {
 	// its connection on the DISCONNECT would otherwise race this reason
 	// with "transport close" (which is recoverable).
 	s.onclose(ReasonServerNamespaceDisconnect)
+	s.client.kicked(s.nsp.name)
 	_ = s.client.sess.Send(encodeControl(PacketDisconnect, s.nsp.name, nil)) // a closed session needs no notice
 }
 
