@@ -5,21 +5,17 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	_ "net/http/pprof"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/parley-rt/parley/engineio"
+	"github.com/parley-rt/parley/internal/serve"
 	"github.com/parley-rt/parley/socketio"
 )
 
@@ -70,26 +66,5 @@ func run() error {
 			}
 		})
 	})
-	mux := http.NewServeMux()
-	mux.Handle("/socket.io/", io)
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		_, _ = w.Write([]byte("ok")) // the client may be gone
-	})
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		return err
-	}
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	return errors.Join(hs.Shutdown(sctx), io.Close(sctx))
+	return serve.UntilSignal(*addr, serve.SocketIO(io), io.Close, 5*time.Second, nil)
 }

@@ -10,15 +10,12 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
-	"os/signal"
 	"regexp"
 	"slices"
-	"syscall"
 	"time"
 
+	"github.com/parley-rt/parley/internal/serve"
 	"github.com/parley-rt/parley/server"
 	"github.com/parley-rt/parley/socketio"
 )
@@ -59,28 +56,7 @@ func run() error {
 	}
 	setup(io)
 
-	mux := http.NewServeMux()
-	mux.Handle("/socket.io/", io)
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		_, _ = w.Write([]byte("ok")) // the client may be gone
-	})
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		return err
-	}
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	return errors.Join(hs.Shutdown(sctx), io.Close(sctx))
+	return serve.UntilSignal(*addr, serve.SocketIO(io), io.Close, 3*time.Second, nil)
 }
 
 // setup installs the namespaces of TESTSERVER.md.
