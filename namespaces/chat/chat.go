@@ -149,7 +149,7 @@ func Register(ns namespaces.Namespace, deps Deps) error {
 		deps.Authorize = func(namespaces.Conn, string) error { return nil }
 	}
 	srv := &server{ns: ns, deps: deps}
-	ns.Use(srv.authenticate)
+	ns.Use(namespaces.AuthMiddleware(deps.Authenticate, deps.Logger))
 	ns.OnConnection(srv.connected)
 	return nil
 }
@@ -203,24 +203,6 @@ func (s *server) roomLock(key string) *sync.Mutex {
 	h := fnv.New32a()
 	_, _ = h.Write([]byte(key)) // hash.Hash.Write never fails
 	return &s.roomLocks[h.Sum32()%uint32(len(s.roomLocks))]
-}
-
-func (s *server) authenticate(c namespaces.Conn) error {
-	user, err := s.deps.Authenticate(c)
-	if err == nil && user.ID == "" {
-		err = errors.New("chat: Authenticate returned an empty user id")
-	}
-	if err != nil {
-		var e *events.Error
-		if errors.As(err, &e) {
-			s.deps.Logger.Debug("connection refused", "nsp", c.Namespace(), "socket", c.ID(), "code", e.Code, "message", e.Message)
-			return e
-		}
-		s.deps.Logger.Warn("authentication failed", "nsp", c.Namespace(), "socket", c.ID(), "err", err)
-		return events.NewError(events.CodeUnauthorized, "authentication failed")
-	}
-	namespaces.SetUser(c, user)
-	return nil
 }
 
 func (s *server) connected(c namespaces.Conn) {

@@ -73,7 +73,7 @@ func Register(ns namespaces.Namespace, deps Deps) error {
 		deps.HandlerTimeout = events.DefaultTimeout
 	}
 	srv := &server{deps: deps}
-	ns.Use(srv.authenticate)
+	ns.Use(namespaces.AuthMiddleware(deps.Authenticate, deps.Logger))
 	ns.OnConnection(srv.connected)
 	return nil
 }
@@ -83,24 +83,6 @@ func User(c namespaces.Conn) (events.UserRef, bool) { return namespaces.User(c) 
 
 type server struct {
 	deps Deps
-}
-
-func (s *server) authenticate(c namespaces.Conn) error {
-	user, err := s.deps.Authenticate(c)
-	if err == nil && user.ID == "" {
-		err = errors.New("presence: Authenticate returned an empty user id")
-	}
-	if err != nil {
-		var e *events.Error
-		if errors.As(err, &e) {
-			s.deps.Logger.Debug("connection refused", "nsp", c.Namespace(), "socket", c.ID(), "code", e.Code, "message", e.Message)
-			return e
-		}
-		s.deps.Logger.Warn("authentication failed", "nsp", c.Namespace(), "socket", c.ID(), "err", err)
-		return events.NewError(events.CodeUnauthorized, "authentication failed")
-	}
-	namespaces.SetUser(c, user)
-	return nil
 }
 
 // session is one /presence socket.
