@@ -534,7 +534,7 @@ func TestTyping(t *testing.T) {
 	if len(alice.ReceivedEvent("typing")) != 0 || len(outsider.ReceivedEvent("typing")) != 0 {
 		t.Fatal("typing reached the sender or a non-member")
 	}
-	if p := e.timers.pending(); len(p) != 1 || p[0].d != 3*time.Second {
+	if p := e.timers.Pending(); len(p) != 1 || p[0].D != 3*time.Second {
 		t.Fatalf("pending timers %+v", p)
 	}
 
@@ -548,7 +548,7 @@ func TestTyping(t *testing.T) {
 	if got := received(t, bob, events.UserTyping); len(got) != 1 {
 		t.Fatalf("dropped typing events reached bob: %v", got)
 	}
-	if len(e.timers.pending()) != 1 {
+	if len(e.timers.Pending()) != 1 {
 		t.Fatal("a dropped typing event armed a timer")
 	}
 }
@@ -591,25 +591,25 @@ func TestTypingTimers(t *testing.T) {
 		name string
 		// steps run after alice and bob joined r; they return the timer
 		// that a late fire should find stale, or nil.
-		steps func(t *testing.T, e *env, alice *namespacestest.Conn) *manualTimer
+		steps func(t *testing.T, e *env, alice *namespacestest.Conn) *namespacestest.Timer
 		want  []events.TypingNotice // what bob sees
 	}{
 		{
 			name: "expiry clears",
-			steps: func(t *testing.T, e *env, alice *namespacestest.Conn) *manualTimer {
+			steps: func(t *testing.T, e *env, alice *namespacestest.Conn) *namespacestest.Timer {
 				sendTyping(t, alice, true)
-				e.timers.fire(only(t, e.timers.pending()))
+				e.timers.Fire(only(t, e.timers.Pending()))
 				return nil
 			},
 			want: []events.TypingNotice{notice(true), notice(false)},
 		},
 		{
 			name: "new typing event replaces the timer",
-			steps: func(t *testing.T, e *env, alice *namespacestest.Conn) *manualTimer {
+			steps: func(t *testing.T, e *env, alice *namespacestest.Conn) *namespacestest.Timer {
 				sendTyping(t, alice, true)
-				old := only(t, e.timers.pending())
+				old := only(t, e.timers.Pending())
 				sendTyping(t, alice, true)
-				if only(t, e.timers.pending()) == old {
+				if only(t, e.timers.Pending()) == old {
 					t.Fatal("timer not replaced")
 				}
 				return old
@@ -618,11 +618,11 @@ func TestTypingTimers(t *testing.T) {
 		},
 		{
 			name: "isTyping false cancels",
-			steps: func(t *testing.T, e *env, alice *namespacestest.Conn) *manualTimer {
+			steps: func(t *testing.T, e *env, alice *namespacestest.Conn) *namespacestest.Timer {
 				sendTyping(t, alice, true)
-				old := only(t, e.timers.pending())
+				old := only(t, e.timers.Pending())
 				sendTyping(t, alice, false)
-				if len(e.timers.pending()) != 0 {
+				if len(e.timers.Pending()) != 0 {
 					t.Fatal("timer still pending")
 				}
 				return old
@@ -631,11 +631,11 @@ func TestTypingTimers(t *testing.T) {
 		},
 		{
 			name: "leave cancels and clears",
-			steps: func(t *testing.T, e *env, alice *namespacestest.Conn) *manualTimer {
+			steps: func(t *testing.T, e *env, alice *namespacestest.Conn) *namespacestest.Timer {
 				sendTyping(t, alice, true)
-				old := only(t, e.timers.pending())
+				old := only(t, e.timers.Pending())
 				mustOK(t, alice, events.LeaveRoom, events.LeaveRoomRequest{Room: "r"})
-				if len(e.timers.pending()) != 0 {
+				if len(e.timers.Pending()) != 0 {
 					t.Fatal("timer still pending")
 				}
 				return old
@@ -644,11 +644,11 @@ func TestTypingTimers(t *testing.T) {
 		},
 		{
 			name: "disconnect cancels and clears",
-			steps: func(t *testing.T, e *env, alice *namespacestest.Conn) *manualTimer {
+			steps: func(t *testing.T, e *env, alice *namespacestest.Conn) *namespacestest.Timer {
 				sendTyping(t, alice, true)
-				old := only(t, e.timers.pending())
+				old := only(t, e.timers.Pending())
 				alice.Close("transport close")
-				if len(e.timers.pending()) != 0 {
+				if len(e.timers.Pending()) != 0 {
 					t.Fatal("timer still pending")
 				}
 				return old
@@ -657,14 +657,14 @@ func TestTypingTimers(t *testing.T) {
 		},
 		{
 			name: "one timer per room",
-			steps: func(t *testing.T, e *env, alice *namespacestest.Conn) *manualTimer {
+			steps: func(t *testing.T, e *env, alice *namespacestest.Conn) *namespacestest.Timer {
 				join(t, alice, "r2")
 				sendTyping(t, alice, true)
 				if err := namespacestest.Send(alice, events.Typing, events.TypingStatus{Room: "r2", IsTyping: true}); err != nil {
 					t.Fatal(err)
 				}
 				sendTyping(t, alice, true)
-				if n := len(e.timers.pending()); n != 2 {
+				if n := len(e.timers.Pending()); n != 2 {
 					t.Fatalf("%d pending timers, want one per room", n)
 				}
 				return nil
@@ -681,14 +681,14 @@ func TestTypingTimers(t *testing.T) {
 			join(t, alice, "r")
 			join(t, bob, "r")
 			if stale := tt.steps(t, e, alice); stale != nil {
-				e.timers.fire(stale) // fired just before it was stopped
+				e.timers.Fire(stale) // fired just before it was stopped
 			}
 			if got := received(t, bob, events.UserTyping); !slices.Equal(got, tt.want) {
 				t.Fatalf("bob saw %v, want %v", got, tt.want)
 			}
-			for _, tm := range e.timers.all() {
-				if tm.d != chat.DefaultTypingTimeout {
-					t.Fatalf("timer of %v, want the default %v", tm.d, chat.DefaultTypingTimeout)
+			for _, tm := range e.timers.All() {
+				if tm.D != chat.DefaultTypingTimeout {
+					t.Fatalf("timer of %v, want the default %v", tm.D, chat.DefaultTypingTimeout)
 				}
 			}
 		})
@@ -702,7 +702,7 @@ func sendTyping(t *testing.T, c *namespacestest.Conn, on bool) {
 	}
 }
 
-func only(t *testing.T, timers []*manualTimer) *manualTimer {
+func only(t *testing.T, timers []*namespacestest.Timer) *namespacestest.Timer {
 	t.Helper()
 	if len(timers) != 1 {
 		t.Fatalf("%d pending timers, want 1", len(timers))

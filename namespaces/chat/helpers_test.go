@@ -127,62 +127,6 @@ func (h *fakeHistory) lastPage() pageCall {
 	return h.pages[len(h.pages)-1]
 }
 
-// manualTimers is a chat.Deps.AfterFunc whose timers fire only when the test
-// says so.
-type manualTimers struct {
-	mu     sync.Mutex
-	timers []*manualTimer
-}
-
-type manualTimer struct {
-	d       time.Duration
-	f       func()
-	stopped bool
-	fired   bool
-}
-
-func (m *manualTimers) AfterFunc(d time.Duration, f func()) func() bool {
-	t := &manualTimer{d: d, f: f}
-	m.mu.Lock()
-	m.timers = append(m.timers, t)
-	m.mu.Unlock()
-	return func() bool {
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		pending := !t.stopped && !t.fired
-		t.stopped = true
-		return pending
-	}
-}
-
-// pending returns the timers neither stopped nor fired.
-func (m *manualTimers) pending() []*manualTimer {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []*manualTimer
-	for _, t := range m.timers {
-		if !t.stopped && !t.fired {
-			out = append(out, t)
-		}
-	}
-	return out
-}
-
-func (m *manualTimers) all() []*manualTimer {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return slices.Clone(m.timers)
-}
-
-// fire runs t's function even when t was stopped, as a timer that fired
-// just before Stop would.
-func (m *manualTimers) fire(t *manualTimer) {
-	m.mu.Lock()
-	t.fired = true
-	m.mu.Unlock()
-	t.f()
-}
-
 // logBuffer collects debug-level JSON logs.
 type logBuffer struct {
 	mu  sync.Mutex
@@ -204,7 +148,7 @@ func (l *logBuffer) String() string {
 type env struct {
 	ns     *namespacestest.Namespace
 	hist   *fakeHistory
-	timers *manualTimers
+	timers *namespacestest.Timers
 	logs   *logBuffer
 }
 
@@ -214,7 +158,7 @@ func newEnv(t *testing.T, mod func(*chat.Deps)) *env {
 	t.Helper()
 	e := &env{
 		ns: namespacestest.NewNamespace("/chat"), hist: newFakeHistory(),
-		timers: &manualTimers{}, logs: &logBuffer{},
+		timers: &namespacestest.Timers{}, logs: &logBuffer{},
 	}
 	deps := chat.Deps{
 		History:   e.hist,

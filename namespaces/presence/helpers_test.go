@@ -69,61 +69,6 @@ func (s *fakeStore) get(id string) (int64, bool) {
 	return ms, ok
 }
 
-// manualTimers is a TrackerConfig.AfterFunc whose timers fire only when the
-// test says so.
-type manualTimers struct {
-	mu     sync.Mutex
-	timers []*manualTimer
-}
-
-type manualTimer struct {
-	d       time.Duration
-	f       func()
-	stopped bool
-	fired   bool
-}
-
-func (m *manualTimers) AfterFunc(d time.Duration, f func()) func() bool {
-	t := &manualTimer{d: d, f: f}
-	m.mu.Lock()
-	m.timers = append(m.timers, t)
-	m.mu.Unlock()
-	return func() bool {
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		pending := !t.stopped && !t.fired
-		t.stopped = true
-		return pending
-	}
-}
-
-func (m *manualTimers) pending() []*manualTimer {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []*manualTimer
-	for _, t := range m.timers {
-		if !t.stopped && !t.fired {
-			out = append(out, t)
-		}
-	}
-	return out
-}
-
-func (m *manualTimers) all() []*manualTimer {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return slices.Clone(m.timers)
-}
-
-// fire runs t's function, even when it was stopped: a timer that fired just
-// as it was stopped.
-func (m *manualTimers) fire(t *manualTimer) {
-	m.mu.Lock()
-	t.fired = true
-	m.mu.Unlock()
-	t.f()
-}
-
 // clock is a settable TrackerConfig.Now.
 type clock struct {
 	mu sync.Mutex
@@ -171,7 +116,7 @@ type env struct {
 	chat    *namespacestest.Namespace
 	tracker *presence.Tracker
 	store   *fakeStore
-	timers  *manualTimers
+	timers  *namespacestest.Timers
 	clock   *clock
 	logs    *logBuffer
 }
@@ -180,7 +125,7 @@ func newEnv(t *testing.T, modT func(*presence.TrackerConfig), modD func(*presenc
 	t.Helper()
 	e := &env{
 		ns: namespacestest.NewNamespace("/presence"), chat: namespacestest.NewNamespace("/chat"),
-		store: newFakeStore(), timers: &manualTimers{}, logs: &logBuffer{},
+		store: newFakeStore(), timers: &namespacestest.Timers{}, logs: &logBuffer{},
 		clock: &clock{t: time.UnixMilli(1_767_225_600_000)},
 	}
 	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))

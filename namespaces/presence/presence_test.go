@@ -113,15 +113,15 @@ func TestOnlineAcrossNamespacesAndGrace(t *testing.T) {
 	if got := statusesOf(t, alice, "bob"); !slices.Equal(got, want) {
 		t.Fatalf("after the last disconnect alice saw %+v, want %+v (nothing during grace)", got, want)
 	}
-	p := e.timers.pending()
-	if len(p) != 1 || p[0].d != 3*time.Second {
+	p := e.timers.Pending()
+	if len(p) != 1 || p[0].D != 3*time.Second {
 		t.Fatalf("pending timers %+v", p)
 	}
 	if _, ok := e.store.get("bob"); ok {
 		t.Fatal("last seen written before the grace period ended")
 	}
 	e.clock.advance(3 * time.Second)
-	e.timers.fire(p[0])
+	e.timers.Fire(p[0])
 	want = append(want, offline("bob", "Name bob", leftAt))
 	if got := statusesOf(t, alice, "bob"); !slices.Equal(got, want) {
 		t.Fatalf("after grace alice saw %+v, want %+v", got, want)
@@ -144,19 +144,19 @@ func TestReconnectWithinGraceDoesNotFlap(t *testing.T) {
 	mustOK(t, b1, events.SetStatus, events.SetStatusRequest{Status: events.UserBusy})
 	before := len(statusesOf(t, alice, "bob"))
 	b1.Close("transport close")
-	timer := e.timers.pending()[0]
-	if timer.d != presence.DefaultGrace {
-		t.Fatalf("grace %v", timer.d)
+	timer := e.timers.Pending()[0]
+	if timer.D != presence.DefaultGrace {
+		t.Fatalf("grace %v", timer.D)
 	}
 	b2 := e.connect(t, "b2", "bob")
 	if got := statusesOf(t, alice, "bob"); len(got) != before {
 		t.Fatalf("the reconnect was visible: %+v", got[before:])
 	}
-	if len(e.timers.pending()) != 0 {
+	if len(e.timers.Pending()) != 0 {
 		t.Fatal("the grace timer was not stopped")
 	}
 	// A timer that fires just as it was stopped does nothing.
-	e.timers.fire(timer)
+	e.timers.Fire(timer)
 	if got := statusesOf(t, alice, "bob"); len(got) != before {
 		t.Fatalf("a stale timer was visible: %+v", got[before:])
 	}
@@ -180,7 +180,7 @@ func TestNegativeGraceGoesOfflineAtOnce(t *testing.T) {
 	if len(got) != 2 || got[1] != offline("bob", "Name bob", e.clock.ms()) {
 		t.Fatalf("alice saw %+v", got)
 	}
-	if len(e.timers.all()) != 0 {
+	if len(e.timers.All()) != 0 {
 		t.Fatal("a timer was started")
 	}
 	if ms, ok := e.store.get("bob"); !ok || ms != e.clock.ms() {
@@ -223,7 +223,7 @@ func TestSetStatusAppliesToUser(t *testing.T) {
 	// The chosen status ends when the user goes offline.
 	tab1.Close("transport close")
 	tab2.Close("transport close")
-	e.timers.fire(e.timers.pending()[0])
+	e.timers.Fire(e.timers.Pending()[0])
 	b := e.connect(t, "b3", "bob")
 	if s := statusesOf(t, b, "bob"); len(s) != 1 || s[0].Status != events.StatusOnline {
 		t.Fatalf("after coming back: %+v", s)
@@ -415,7 +415,7 @@ func TestCloseWritesLastSeen(t *testing.T) {
 	if ms, _ := e.store.get("bob"); ms != bobLeft {
 		t.Fatalf("bob %d, want %d", ms, bobLeft)
 	}
-	if len(e.timers.pending()) != 0 {
+	if len(e.timers.Pending()) != 0 {
 		t.Fatal("Close left a timer pending")
 	}
 	// After Close nothing is tracked and nothing is written.
