@@ -80,6 +80,7 @@ type Session struct {
 	lastWrite   int64           // UnixNano of the last WebSocket write
 	probing     net.Conn        // the upgrade probe's WebSocket, closed with the session
 	writing     bool
+	writerIdle  chan struct{} // closed when writing turns false; made by waitWriterIdle
 	timer       *time.Timer
 	due         time.Time
 	awaitPong   bool
@@ -182,7 +183,7 @@ func (s *Session) writeNow(f *Frame) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.state == stateClosed || s.ws != conn {
-		s.writing = false
+		s.stopWritingLocked()
 		return
 	}
 	if n < len(b) {
@@ -191,7 +192,7 @@ func (s *Session) writeNow(f *Frame) {
 		s.queue = append([]*Frame{rest}, s.queue...)
 	}
 	if len(s.queue) == 0 {
-		s.writing = false
+		s.stopWritingLocked()
 		return
 	}
 	go s.writeLoop(conn) // frames queued meanwhile, or the rest of f
@@ -287,7 +288,7 @@ func (s *Session) writeLoop(conn net.Conn) {
 	for {
 		s.mu.Lock()
 		if len(s.queue) == 0 || s.ws != conn {
-			s.writing = false
+			s.stopWritingLocked()
 			s.mu.Unlock()
 			return
 		}
@@ -310,7 +311,7 @@ func (s *Session) writeLoop(conn net.Conn) {
 		s.lastWrite = time.Now().UnixNano()
 		s.spare = batch[:0]
 		if final || err != nil {
-			s.writing = false
+			s.stopWritingLocked()
 		}
 		s.mu.Unlock()
 		if err != nil {
@@ -322,6 +323,33 @@ func (s *Session) writeLoop(conn net.Conn) {
 			return
 		}
 	}
+}
+
+// stopWritingLocked marks the WebSocket as no longer being written and
+// wakes waitWriterIdle. s.mu is held.
+func (s *Session) stopWritingLocked() {
+	s.writing = false
+	if s.writerIdle != nil {
+		close(s.writerIdle)
+		s.writerIdle = nil
+	}
+}
+
+// waitWriterIdle returns once no goroutine is writing the WebSocket. It
+// does not wait long: the writer's writes have a deadline and the inline
+// write never blocks.
+func (s *Session) waitWriterIdle() {
+	s.mu.Lock()
+	if !s.writing {
+		s.mu.Unlock()
+		return
+	}
+	if s.writerIdle == nil {
+		s.writerIdle = make(chan struct{})
+	}
+	ch := s.writerIdle
+	s.mu.Unlock()
+	<-ch
 }
 
 func (s *Session) closingReason() string {

@@ -69,7 +69,7 @@ func (srv *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	// stack) is freed now rather than held for the connection's life.
 	go func() {
 		err := sess.readLoop(conn, br)
-		sess.readFailed(conn, err)
+		sess.readFailed(conn, br, err)
 	}()
 }
 
@@ -137,7 +137,7 @@ func (srv *Server) runUpgrade(sess *Session, conn net.Conn, br *bufio.Reader) {
 		return
 	}
 	err = sess.readLoop(conn, br)
-	sess.readFailed(conn, err)
+	sess.readFailed(conn, br, err)
 }
 
 // probe answers "2probe" with "3probe", releases the pending poll, and on
@@ -293,13 +293,45 @@ func (s *Session) readMessage(conn net.Conn, br *bufio.Reader, buf *[]byte) (byt
 	}
 }
 
-// readFailed closes the session after its reader stopped; a message over
-// MaxPayload is answered with close status 1009 first, as RFC 6455 asks.
-func (s *Session) readFailed(conn net.Conn, err error) {
+// readFailed closes the session after its reader stopped.
+func (s *Session) readFailed(conn net.Conn, br *bufio.Reader, err error) {
 	if errors.Is(err, errTooLarge) {
-		s.writeClose(conn, []byte{0x03, 0xf1})
+		s.closeTooLarge(conn, br)
+		return
 	}
 	s.closeNow(closeReasonFor(err))
+}
+
+// lingerTimeout bounds how long closeTooLarge reads and drops a peer's input
+// while waiting for the peer to close.
+const lingerTimeout = 2 * time.Second
+
+// closeTooLarge answers a message over MaxPayload with close status 1009,
+// as RFC 6455 asks, and closes the connection so that the status arrives.
+// The rest of the message is still unread, and closing a socket with unread
+// input makes the kernel reset the connection: the reset can overtake the
+// close frame, and the peer then reports an abnormal close (1006). So, as
+// Node's ws does, the close frame goes out once any write in progress has
+// finished, the write side is shut (FIN), and the input is read and dropped
+// until the peer closes too or lingerTimeout passes.
+func (s *Session) closeTooLarge(conn net.Conn, br *bufio.Reader) {
+	s.mu.Lock()
+	if s.ws == conn {
+		s.ws, s.raw = nil, nil // closeNow leaves a detached conn open
+	}
+	s.mu.Unlock()
+	s.closeNow(ReasonTransportError)
+	s.srv.delivering.add() // Server.Close waits for the linger too
+	defer s.srv.delivering.done()
+	s.waitWriterIdle()
+	_ = conn.SetWriteDeadline(time.Now().Add(time.Second))                  // best effort
+	_, _ = conn.Write(appendWSFrame(nil, opClose, nil, []byte{0x03, 0xf1})) // best effort: the peer may be gone
+	if cw, ok := conn.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite() // best effort, as above
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(lingerTimeout)) // fails only on a closed conn, which the read reports
+	_, _ = io.Copy(io.Discard, br)                          // ends at the peer's close, an error or the deadline
+	_ = conn.Close()                                        // the end of the linger, whatever ended it
 }
 
 // replyClose answers a client's close frame with the same status code.

@@ -175,11 +175,20 @@ func TestWebSocketMessageTooLarge(t *testing.T) {
 		{"one frame", func(c *wsClient) error { return c.write(ws.OpText, true, []byte("4"+strings.Repeat("x", 200))) }},
 		{"binary", func(c *wsClient) error { return c.write(ws.OpBinary, true, make([]byte, 101)) }},
 		{"fragments", func(c *wsClient) error {
+			// 40 + 40 + 40 bytes: the third fragment crosses the limit.
+			op := ws.OpText
 			for range 3 {
 				// The server may close before the last fragment is
 				// written: the close is what the test checks.
-				_ = c.write(ws.OpText, false, []byte(strings.Repeat("4", 40)))
+				_ = c.write(op, false, []byte(strings.Repeat("4", 40)))
+				op = ws.OpContinuation
 			}
+			return nil
+		}},
+		{"large rest unread", func(c *wsClient) error {
+			// 4 MiB the server never parses: it must drain them rather
+			// than reset the connection over its own close frame.
+			_ = c.write(ws.OpBinary, true, make([]byte, 4<<20)) // may fail once the server shuts its side
 			return nil
 		}},
 		{"announced only", func(c *wsClient) error {
@@ -199,8 +208,9 @@ func TestWebSocketMessageTooLarge(t *testing.T) {
 			if reason := r.waitClose(t); reason != ReasonTransportError {
 				t.Fatalf("close reason %q, want %q", reason, ReasonTransportError)
 			}
-			if err := c.readUntilClosed(); err == nil {
-				t.Fatal("connection still open")
+			want := fmt.Sprintf("%v %d", errCloseFrame, ws.StatusMessageTooBig)
+			if err := c.readUntilClosed(); err == nil || err.Error() != want {
+				t.Fatalf("read ended with %v, want %q", err, want)
 			}
 			if len(r.messages()) != 0 {
 				t.Fatalf("delivered %d messages", len(r.messages()))
