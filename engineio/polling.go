@@ -87,6 +87,7 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	closed := s.state == stateClosed
+	peerClosed := s.peerClosed
 	s.mu.Unlock()
 
 	final := false
@@ -105,6 +106,10 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 			}
 			body = append(body, f.pollBytes()...)
 		}
+	case closed && peerClosed:
+		// The client closed the session by POST: as in Node, the held GET
+		// is released with a noop, the client needs no close packet back.
+		body = frameNoop.pollBytes()
 	case closed:
 		body = frameClose.pollBytes()
 	default:
@@ -165,9 +170,9 @@ func (s *Session) serveData(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := decodePayload(body, func(p packet) error { s.receive(p); return nil }); err != nil {
-		writeError(w, CodeBadRequest, "")
+		// As in Node, the POST is answered "ok" all the same: the payload
+		// was read, and what it held closes the session.
 		s.closeNow(ReasonParseError)
-		return
 	}
 	h := w.Header()
 	h.Set("Content-Type", "text/html")

@@ -154,7 +154,10 @@ func TestPollingParseError(t *testing.T) {
 			e := newEnv(t, Config{})
 			c := e.openPolling()
 			r := e.session(c.sid)
-			c.post(tt.body) // the status depends on where decoding failed
+			// As in Node, the payload is taken ("ok") and closes the session.
+			if status, body := c.post(tt.body); status != 200 || body != "ok" {
+				t.Fatalf("POST = %d %q, want 200 ok", status, body)
+			}
 			if reason := r.waitClose(t); reason != ReasonParseError {
 				t.Fatalf("close reason %q, want %q", reason, ReasonParseError)
 			}
@@ -178,6 +181,30 @@ func TestPollingClientClose(t *testing.T) {
 	}
 	if err := r.sess.Send(NewMessage([]byte("x"), false)); err != ErrClosed {
 		t.Fatalf("Send after close = %v, want ErrClosed", err)
+	}
+}
+
+// TestPollingClientCloseReleasesHeldPoll checks that a GET held when the
+// client's close packet arrives is answered with a noop, as in Node, not with
+// a close packet.
+func TestPollingClientCloseReleasesHeldPoll(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Config{})
+	c := e.openPolling()
+	r := e.session(c.sid)
+	pending := c.getAsync()
+	waitFor(t, "pending GET", r.sess.Writable)
+	if status, body := c.post("1"); status != 200 || body != "ok" {
+		t.Fatalf("POST = %d %q, want 200 ok", status, body)
+	}
+	if got := recv(t, pending, "held GET"); got.err != nil || got.status != 200 || got.body != "6" {
+		t.Fatalf("held GET = %+v, want 200 6", got)
+	}
+	if reason := r.waitClose(t); reason != ReasonTransportClose {
+		t.Fatalf("close reason %q, want %q", reason, ReasonTransportClose)
+	}
+	if status, _ := c.get(); status != 400 {
+		t.Fatalf("GET after close: %d, want 400 (unknown sid)", status)
 	}
 }
 

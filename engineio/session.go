@@ -75,6 +75,7 @@ type Session struct {
 	pollWaiting bool
 	pollWake    chan struct{}
 	posting     bool
+	peerClosed  bool // the client sent the close packet
 	ws          net.Conn
 	raw         syscall.RawConn // ws's file descriptor, for writes that must not wait
 	lastWrite   int64           // UnixNano of the last WebSocket write
@@ -377,6 +378,9 @@ func (s *Session) receive(p packet) {
 		// In v4 only the server pings; Node closes on a client ping.
 		s.closeNow(ReasonTransportError)
 	case typeClose:
+		s.mu.Lock()
+		s.peerClosed = true
+		s.mu.Unlock()
 		s.closeNow(ReasonTransportClose)
 	case typeNoop, typeUpgrade:
 	default:
