@@ -38,17 +38,15 @@ type handlers struct {
 	ack func(c *client, id int64, args []byte)
 }
 
-// client is one minimal Engine.IO v4 / Socket.IO v5 websocket client. A
-// single goroutine (readLoop) owns reads; writes are serialised by wmu.
+// client is one minimal Engine.IO v4 / Socket.IO v5 client for namespace
+// /chat. It does not care how packets travel: t carries them (websocket or
+// HTTP long-polling). A single goroutine (run) owns reads and calls onPacket
+// for every Engine.IO packet; t.send may be called from any goroutine.
 type client struct {
 	id  int
-	nc  net.Conn
-	br  *bufio.Reader
+	t   transport
 	h   handlers
 	sid string
-
-	wmu  sync.Mutex
-	wbuf []byte // frame scratch, guarded by wmu
 
 	connected chan error // receives the namespace connect outcome once
 	joinCh    chan bool  // joinRoom ack outcome (chat scenarios)
@@ -58,20 +56,129 @@ type client struct {
 	nextAck   atomic.Int64
 }
 
-// dialConfig says where and how clients connect.
-type dialConfig struct {
-	addr     string   // host:port of the server
-	srcIPs   []net.IP // local addresses to spread connections over; nil = kernel's choice
-	timeout  time.Duration
-	deadline time.Time // hard stop for every read and write (bounds the run)
+// transport carries Engine.IO packets (text, without transport framing) for
+// one client.
+type transport interface {
+	// send writes one packet, or queues it for the next request; it may be
+	// called from any goroutine and does not keep p.
+	send(p []byte) error
+	// readLoop hands every received packet to c.onPacket, in order, until
+	// the connection fails or is closed, and returns why. It runs once.
+	readLoop(c *client) error
+	// close ends the connection; readLoop then returns. Called once.
+	close()
 }
 
-// dial opens the websocket, reads the open packet, connects to /chat with
-// auth (a JSON object, may be empty) and returns once the server confirmed the
-// namespace connect.
+// Transport names for -transport.
+const (
+	transportWebsocket = "websocket"
+	transportPolling   = "polling"
+)
+
+// dialConfig says where and how clients connect.
+type dialConfig struct {
+	addr      string   // host:port of the server
+	srcIPs    []net.IP // local addresses to spread connections over; nil = kernel's choice
+	timeout   time.Duration
+	deadline  time.Time   // hard stop for every read and write (bounds the run)
+	transport string      // transportWebsocket or transportPolling
+	poll      *pollDialer // shared HTTP transports when transport is polling
+}
+
+// dial opens the transport, connects to /chat with auth (a JSON object, may
+// be empty) and returns once the server confirmed the namespace connect.
 func dial(ctx context.Context, cfg dialConfig, id int, auth string, h handlers) (*client, error) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
 	defer cancel()
+	c := &client{
+		id:        id,
+		h:         h,
+		connected: make(chan error, 1),
+		joinCh:    make(chan bool, 1),
+		done:      make(chan struct{}),
+	}
+	var err error
+	if cfg.transport == transportPolling {
+		c.t, err = cfg.poll.dial(ctx, cfg, id)
+	} else {
+		c.t, err = dialWebsocket(ctx, cfg, id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	go c.run()
+	if err := c.t.send(append([]byte("40"+nsp+","), auth...)); err != nil {
+		c.close()
+		return nil, fmt.Errorf("send connect: %w", err)
+	}
+	select {
+	case err := <-c.connected:
+		if err != nil {
+			c.close()
+			return nil, err
+		}
+		return c, nil
+	case <-c.done:
+		return nil, c.lastErr()
+	case <-ctx.Done():
+		c.close()
+		return nil, fmt.Errorf("namespace connect: %w", ctx.Err())
+	}
+}
+
+func (c *client) run() {
+	defer close(c.done)
+	defer c.close()
+	c.fail(c.t.readLoop(c))
+}
+
+func (c *client) lastErr() error {
+	if p := c.err.Load(); p != nil {
+		return *p
+	}
+	return errClosed
+}
+
+// close ends the transport; run then exits. Safe to call twice.
+func (c *client) close() {
+	if c.closed.CompareAndSwap(false, true) {
+		c.t.close()
+	}
+}
+
+// alive reports whether the read loop is still running.
+func (c *client) alive() bool {
+	select {
+	case <-c.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// emit sends 42/chat,[...] or, with ackID ≥ 0, 42/chat,ID[...].
+func (c *client) emit(buf []byte, ackID int64, args []byte) ([]byte, error) {
+	buf = append(buf[:0], "42"+nsp+","...)
+	if ackID >= 0 {
+		buf = strconv.AppendInt(buf, ackID, 10)
+	}
+	buf = append(buf, args...)
+	return buf, c.t.send(buf)
+}
+
+// wsConn is the websocket transport: one TCP connection, one Engine.IO
+// packet per text frame. Writes are serialised by wmu.
+type wsConn struct {
+	nc net.Conn
+	br *bufio.Reader
+
+	wmu  sync.Mutex
+	wbuf []byte // frame scratch, guarded by wmu
+}
+
+// dialWebsocket opens the websocket; the open packet arrives as the first
+// frame and is checked by onPacket.
+func dialWebsocket(ctx context.Context, cfg dialConfig, id int) (*wsConn, error) {
 	nd := &net.Dialer{Timeout: cfg.timeout}
 	if len(cfg.srcIPs) > 0 {
 		nd.LocalAddr = &net.TCPAddr{IP: cfg.srcIPs[id%len(cfg.srcIPs)]}
@@ -92,71 +199,25 @@ func dial(ctx context.Context, cfg dialConfig, id int, auth string, h handlers) 
 	if !cfg.deadline.IsZero() {
 		_ = nc.SetDeadline(cfg.deadline) // cannot fail on a fresh TCP conn
 	}
-	c := &client{
-		id:        id,
-		nc:        nc,
-		br:        br,
-		h:         h,
-		connected: make(chan error, 1),
-		joinCh:    make(chan bool, 1),
-		done:      make(chan struct{}),
-	}
-	go c.readLoop()
-	if err := c.writeText(append([]byte("40"+nsp+","), auth...)); err != nil {
-		c.close()
-		return nil, fmt.Errorf("send connect: %w", err)
-	}
-	select {
-	case err := <-c.connected:
-		if err != nil {
-			c.close()
-			return nil, err
-		}
-		return c, nil
-	case <-c.done:
-		return nil, c.lastErr()
-	case <-ctx.Done():
-		c.close()
-		return nil, fmt.Errorf("namespace connect: %w", ctx.Err())
-	}
+	return &wsConn{nc: nc, br: br}, nil
 }
 
-func (c *client) lastErr() error {
-	if p := c.err.Load(); p != nil {
-		return *p
-	}
-	return errClosed
+func (w *wsConn) close() {
+	_ = w.nc.Close() // best effort: the run is ending or the conn is broken
 }
 
-// close shuts the TCP connection; readLoop then exits. Safe to call twice.
-func (c *client) close() {
-	if c.closed.CompareAndSwap(false, true) {
-		_ = c.nc.Close() // best effort: the run is ending or the conn is broken
-	}
-}
-
-// alive reports whether the read loop is still running.
-func (c *client) alive() bool {
-	select {
-	case <-c.done:
-		return false
-	default:
-		return true
-	}
-}
-
-// writeText sends one masked text frame.
-func (c *client) writeText(p []byte) error {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
+// send writes one masked text frame.
+func (w *wsConn) send(p []byte) error {
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
 	h := ws.Header{Fin: true, OpCode: ws.OpText, Masked: true, Length: int64(len(p))}
 	r := rand.Uint32()
 	h.Mask = [4]byte{byte(r), byte(r >> 8), byte(r >> 16), byte(r >> 24)}
 	n := ws.HeaderSize(h)
-	if cap(c.wbuf) < n+len(p) {
-		c.wbuf = make([]byte, 0, n+len(p)+256)
+	if cap(w.wbuf) < n+len(p) {
+		w.wbuf = make([]byte, 0, n+len(p)+256)
 	}
-	buf := bytes.NewBuffer(c.wbuf[:0])
+	buf := bytes.NewBuffer(w.wbuf[:0])
 	if err := ws.WriteHeader(buf, h); err != nil {
 		return err
 	}
@@ -164,66 +225,49 @@ func (c *client) writeText(p []byte) error {
 	start := len(out)
 	out = append(out, p...)
 	ws.Cipher(out[start:], h.Mask, 0)
-	c.wbuf = out
-	_, err := c.nc.Write(out)
+	w.wbuf = out
+	_, err := w.nc.Write(out)
 	return err
 }
 
-func (c *client) writeControl(op ws.OpCode, p []byte) error {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
+func (w *wsConn) writeControl(op ws.OpCode, p []byte) error {
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
 	f := ws.MaskFrameInPlace(ws.NewFrame(op, true, append([]byte(nil), p...)))
-	return ws.WriteFrame(c.nc, f)
+	return ws.WriteFrame(w.nc, f)
 }
 
-// emit sends 42/chat,[...] or, with ackID ≥ 0, 42/chat,ID[...].
-func (c *client) emit(buf []byte, ackID int64, args []byte) ([]byte, error) {
-	buf = append(buf[:0], "42"+nsp+","...)
-	if ackID >= 0 {
-		buf = strconv.AppendInt(buf, ackID, 10)
-	}
-	buf = append(buf, args...)
-	return buf, c.writeText(buf)
-}
-
-func (c *client) readLoop() {
-	defer close(c.done)
-	defer c.close()
+func (w *wsConn) readLoop(c *client) error {
 	var msg []byte
 	var buf []byte
 	for {
-		hdr, err := ws.ReadHeader(c.br)
+		hdr, err := ws.ReadHeader(w.br)
 		if err != nil {
-			c.fail(err)
-			return
+			return err
 		}
 		if hdr.Length > 16<<20 {
-			c.fail(fmt.Errorf("frame too large: %d", hdr.Length))
-			return
+			return fmt.Errorf("frame too large: %d", hdr.Length)
 		}
 		if int64(cap(buf)) < hdr.Length {
 			buf = make([]byte, hdr.Length)
 		}
 		buf = buf[:hdr.Length]
-		if _, err := io.ReadFull(c.br, buf); err != nil {
-			c.fail(err)
-			return
+		if _, err := io.ReadFull(w.br, buf); err != nil {
+			return err
 		}
 		if hdr.Masked {
 			ws.Cipher(buf, hdr.Mask, 0)
 		}
 		switch hdr.OpCode {
 		case ws.OpPing:
-			if err := c.writeControl(ws.OpPong, buf); err != nil {
-				c.fail(err)
-				return
+			if err := w.writeControl(ws.OpPong, buf); err != nil {
+				return err
 			}
 			continue
 		case ws.OpPong:
 			continue
 		case ws.OpClose:
-			c.fail(errClosed)
-			return
+			return errClosed
 		}
 		payload := buf
 		if !hdr.Fin || hdr.OpCode == ws.OpContinuation {
@@ -234,8 +278,7 @@ func (c *client) readLoop() {
 			payload = msg
 		}
 		if err := c.onPacket(payload); err != nil {
-			c.fail(err)
-			return
+			return err
 		}
 		msg = msg[:0]
 	}
@@ -266,7 +309,7 @@ func (c *client) onPacket(p []byte) error {
 	case '1': // close
 		return errClosed
 	case '2': // ping
-		return c.writeText([]byte{'3'})
+		return c.t.send([]byte{'3'})
 	case '4': // message: a Socket.IO packet
 		return c.onSocketPacket(p[1:])
 	}

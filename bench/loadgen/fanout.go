@@ -76,7 +76,8 @@ type stepResult struct {
 	AckLatency    latency `json:"ackLatency,omitzero"`
 	AckFail       int64   `json:"ackFail,omitempty"`
 	Disconnected  int     `json:"disconnected"`
-	LoadgenCPU    float64 `json:"loadgenCPU"` // share of one core the load generator used
+	LoadgenCPU    float64 `json:"loadgenCPU"`          // share of one core the load generator used
+	ServerCPU     float64 `json:"serverCPU,omitempty"` // share of one core the server used (with -server-pid)
 	Pass          bool    `json:"pass"`
 	FailureReason string  `json:"failure,omitempty"`
 }
@@ -246,6 +247,9 @@ func runFanout(ctx context.Context, cfg config, chat bool) (map[string]any, erro
 		if res.LoadgenCPU > 0.9 {
 			line += " (LOADGEN-BOUND)"
 		}
+		if res.ServerCPU > 0 {
+			line += fmt.Sprintf("  server cpu %.0f%%", 100*res.ServerCPU)
+		}
 		log.Printf("%s  %s", line, verdict)
 		if !res.Pass {
 			// Let a backlog drain before anything else runs: wait until the
@@ -330,6 +334,7 @@ func runStep(ctx context.Context, cfg config, chat bool, si int, st *stepStats, 
 	perSender := st.rate / float64(S)
 	st.startNs = nowNs()
 	cpu0 := cpuTime()
+	scpu0, scpuErr := serverCPUTime(cfg.serverPID)
 	var wg sync.WaitGroup
 	for i, c := range senders {
 		wg.Add(1)
@@ -360,8 +365,9 @@ func runStep(ctx context.Context, cfg config, chat bool, si int, st *stepStats, 
 	}
 	window := float64(max(st.lastRecv.Load(), sendEnd)-st.startNs) / 1e9
 	window = max(window, dur.Seconds())
+	elapsed := float64(nowNs()-st.startNs) / 1e9
 	res := stepResult{
-		LoadgenCPU: (cpuTime() - cpu0).Seconds() / (float64(nowNs()-st.startNs) / 1e9),
+		LoadgenCPU: (cpuTime() - cpu0).Seconds() / elapsed,
 		Rate:       st.rate,
 		Target:     st.rate * float64(R),
 		Achieved:   float64(recv) / window,
@@ -372,6 +378,9 @@ func runStep(ctx context.Context, cfg config, chat bool, si int, st *stepStats, 
 		ShortRecv:  short,
 		Reorder:    st.reorder.Load(),
 		Latency:    st.lat.summary(),
+	}
+	if scpu1, err := serverCPUTime(cfg.serverPID); err == nil && scpuErr == nil {
+		res.ServerCPU = (scpu1 - scpu0).Seconds() / elapsed
 	}
 	if chat {
 		res.AckLatency = st.ackLat.summary()

@@ -3,15 +3,19 @@
 // namespace /chat) or, for the chat scenarios, Parley's /chat contract.
 //
 // It is its own minimal websocket client on gobwas/ws so that the client side
-// costs little CPU and measures the server, not a client library. Every
+// costs little CPU and measures the server, not a client library. With
+// -transport polling each client does Engine.IO HTTP long-polling instead, on
+// net/http (poll.go, bench/POLLING.md); the scenarios do not change. Every
 // scenario prints human-readable lines and exactly one "RESULT {json}" line.
 // Every loop is bounded by -max-time.
 //
 //	loadgen -addr 127.0.0.1:3001 -scenario fanout
+//	loadgen -addr 127.0.0.1:3001 -scenario fanout -transport polling -receivers 500
 //	loadgen -report bench/results/20250101-120000
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,6 +25,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,6 +37,7 @@ import (
 // config holds every flag; zero values mean "the scenario's default".
 type config struct {
 	addr        string
+	transport   string
 	scenario    string
 	label       string
 	receivers   int
@@ -53,6 +59,7 @@ type config struct {
 	refine      int
 	warmup      time.Duration
 	report      string
+	cpuProfile  string
 }
 
 func main() {
@@ -60,6 +67,7 @@ func main() {
 	var cfg config
 	var rates string
 	flag.StringVar(&cfg.addr, "addr", "127.0.0.1:3001", "server host:port")
+	flag.StringVar(&cfg.transport, "transport", transportWebsocket, "websocket | polling (Engine.IO HTTP long-polling, at most 9500 clients)")
 	flag.StringVar(&cfg.scenario, "scenario", "fanout", "fanout | latency | idle | echo | chat | persist")
 	flag.StringVar(&cfg.label, "label", "", "server name recorded in the RESULT line")
 	flag.IntVar(&cfg.receivers, "receivers", 1000, "fanout/latency/chat: receiving connections in the room")
@@ -81,6 +89,7 @@ func main() {
 	flag.DurationVar(&cfg.dialTimeout, "dial-timeout", 15*time.Second, "timeout for one connection's setup")
 	flag.DurationVar(&cfg.maxTime, "max-time", 10*time.Minute, "hard limit for the whole run")
 	flag.StringVar(&cfg.report, "report", "", "print the comparison table for a results directory and exit")
+	flag.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write the load generator's CPU profile to this file (to see where a LOADGEN-BOUND run spends its time)")
 	flag.Parse()
 
 	if cfg.report != "" {
@@ -88,6 +97,9 @@ func main() {
 			log.Fatalf("report: %v", err)
 		}
 		return
+	}
+	if cfg.transport != transportWebsocket && cfg.transport != transportPolling {
+		log.Fatalf("bad -transport %q (websocket or polling)", cfg.transport)
 	}
 	for _, f := range strings.Split(rates, ",") {
 		r, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
@@ -103,8 +115,10 @@ func main() {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	stopProfile := startProfile(cfg.cpuProfile)
 	psiStart := cpuPressure()
 	res, err := run(ctx, cfg)
+	stopProfile()
 	if res == nil {
 		res = map[string]any{}
 	}
@@ -118,6 +132,7 @@ func main() {
 		}
 	}
 	res["scenario"] = cfg.scenario
+	res["transport"] = cfg.transport
 	res["server"] = cfg.label
 	res["addr"] = cfg.addr
 	if err != nil {
@@ -186,12 +201,17 @@ func (cfg config) dialCfg(total int) dialConfig {
 			ips = append(ips, net.IPv4(127, 0, 0, byte(i)))
 		}
 	}
-	return dialConfig{
-		addr:     cfg.addr,
-		srcIPs:   ips,
-		timeout:  cfg.dialTimeout,
-		deadline: time.Now().Add(cfg.maxTime + 5*time.Second),
+	dc := dialConfig{
+		addr:      cfg.addr,
+		srcIPs:    ips,
+		timeout:   cfg.dialTimeout,
+		deadline:  time.Now().Add(cfg.maxTime + 5*time.Second),
+		transport: cfg.transport,
 	}
+	if dc.transport == transportPolling {
+		dc.poll = newPollDialer(dc)
+	}
+	return dc
 }
 
 // connectMany opens n clients with at most conc setups in flight. setup runs
@@ -200,6 +220,9 @@ func (cfg config) dialCfg(total int) dialConfig {
 func connectMany(ctx context.Context, dc dialConfig, n, conc int, auth func(i int) string,
 	h func(i int) handlers, setup func(c *client) error) ([]*client, int, error) {
 	clients := make([]*client, n)
+	if dc.transport == transportPolling && n > maxPollingClients {
+		return clients, n, errTooManyPolling
+	}
 	var next atomic.Int64
 	var failed atomic.Int64
 	var firstErr atomic.Pointer[error]
@@ -304,6 +327,59 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
+}
+
+// startProfile starts a CPU profile into path (none when empty) and returns
+// the function that ends it.
+func startProfile(path string) func() {
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		log.Fatalf("cpuprofile: %v", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		log.Fatalf("cpuprofile: %v", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			log.Printf("cpuprofile: %v", err)
+		}
+	}
+}
+
+// clockTicks is USER_HZ, the unit of the CPU times in /proc/PID/stat (100 on
+// every Linux architecture Go supports).
+const clockTicks = 100
+
+// serverCPUTime is the user+system CPU time process pid has used, from
+// /proc/PID/stat.
+func serverCPUTime(pid int) (time.Duration, error) {
+	if pid <= 0 {
+		return 0, errNoPID
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) may hold spaces: count from the ')' after it.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("no command name in /proc/%d/stat", pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	// f[0] is field 3 (state); utime and stime are fields 14 and 15.
+	if len(f) < 13 {
+		return 0, fmt.Errorf("short /proc/%d/stat", pid)
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+	}
+	return time.Duration(ut+st) * time.Second / clockTicks, nil
 }
 
 // cpuTime is the user+system CPU time this process has used.

@@ -14,6 +14,7 @@ import (
 // result is the subset of a RESULT line the report reads.
 type result struct {
 	Scenario               string     `json:"scenario"`
+	Transport              string     `json:"transport"`
 	Server                 string     `json:"server"`
 	Error                  string     `json:"error"`
 	MaxSustainedDeliveries float64    `json:"maxSustainedDeliveries"`
@@ -132,7 +133,7 @@ func printReport(w io.Writer, dir string) error {
 	if len(present) == 0 {
 		return fmt.Errorf("no results in %s", dir)
 	}
-	fmt.Fprintf(w, "\nResults in %s\n\n", dir)
+	fmt.Fprintf(w, "\nResults in %s (transport: %s)\n\n", dir, transports(rs))
 	fmt.Fprintf(w, "%-38s", "metric")
 	for _, s := range present {
 		fmt.Fprintf(w, "%14s", s)
@@ -196,6 +197,23 @@ func printReport(w io.Writer, dir string) error {
 	}
 	printCalibration(w, rs)
 	return nil
+}
+
+// transports lists the transports the results ran on; results written before
+// -transport existed ran on websocket.
+func transports(rs map[string]*result) string {
+	var ts []string
+	for _, r := range rs {
+		t := r.Transport
+		if t == "" {
+			t = transportWebsocket
+		}
+		if !slices.Contains(ts, t) {
+			ts = append(ts, t)
+		}
+	}
+	slices.Sort(ts)
+	return strings.Join(ts, ", ")
 }
 
 // printCalibration reports the spread between two identical runs: the noise
