@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark: Parley (bench/fanout-server) vs Node socket.io 4.8
-# (bench/node) vs zishang520 socket.io for Go (bench/zishang).
+# (bench/node) vs zishang520 socket.io for Go (bench/zishang), and, on request,
+# the bench contract on plain Go websocket libraries (bench/wslib).
 # Each server runs pinned to one CPU, the load generator to the other; every
 # server is restarted for every scenario. See bench/README.md.
 set -euo pipefail
@@ -13,6 +14,8 @@ usage() {
 usage: bench/run.sh [options]
   --quick                 ~1-2 minute smoke run with small numbers
   --servers LIST          comma list of parley,node,zishang (default: all that exist)
+                          and wslib-gorilla,wslib-coder,wslib-gobwas (only when
+                          named; see bench/wslib/README.md)
   --scenarios LIST        comma list of fanout,latency,idle,echo,chat,persist
                           (default: all)
   --receivers N           fanout/latency/chat receivers (default 1000; quick 200)
@@ -20,9 +23,14 @@ usage: bench/run.sh [options]
   --step DUR              fanout/chat step length (default 10s; quick 2s)
   --idle-conns N          idle connections (default 10000; quick 2000; max 19000)
   --no-calib              skip the noise calibration (Node measured twice)
-  --out DIR               results directory (default bench/results/<timestamp>)
+  --out DIR               results directory (default bench/results/<timestamp>,
+                          plus -polling with --transport polling)
   --server-cpu N          CPU for the server (default 0)
   --loadgen-cpu N         CPU for the load generator (default 1)
+  --transport T           websocket (default) or polling: how the load generator's
+                          clients talk to the servers (polling: Engine.IO HTTP
+                          long-polling, see bench/POLLING.md; idle conns default
+                          5000, max 9000)
   --nice N                run server and load generator at this nice value
                           (default 0; negative values favour the benchmark
                           over other work on the machine)
@@ -46,6 +54,7 @@ OUT=""
 SCPU=0
 LCPU=1
 NICE=0
+TRANSPORT=websocket
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --quick) QUICK=1 ;;
@@ -60,12 +69,19 @@ while [[ $# -gt 0 ]]; do
     --server-cpu) SCPU="$2"; shift ;;
     --loadgen-cpu) LCPU="$2"; shift ;;
     --nice) NICE="$2"; shift ;;
+    --transport) TRANSPORT="$2"; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "unknown option $1" >&2; usage >&2; exit 2 ;;
   esac
   shift
 done
 
+case "$TRANSPORT" in
+  websocket) ;;
+  # A polling client holds up to 2 connections (GET + POST).
+  polling) if [[ $QUICK == 0 ]]; then IDLE_CONNS=${IDLE_CONNS:-5000}; fi ;;
+  *) echo "--transport must be websocket or polling" >&2; exit 2 ;;
+esac
 if [[ $QUICK == 1 ]]; then
   RECEIVERS=${RECEIVERS:-200}
   RATES=${RATES:-20,80,320,1280}
@@ -87,8 +103,12 @@ if (( IDLE_CONNS > 19000 )); then
   echo "--idle-conns is capped at 19000 (one process may hold 20000 files)" >&2
   exit 2
 fi
+if [[ $TRANSPORT == polling ]] && (( IDLE_CONNS > 9000 )); then
+  echo "--idle-conns is capped at 9000 with --transport polling (2 connections per client)" >&2
+  exit 2
+fi
 
-OUT=${OUT:-bench/results/$(date +%Y%m%d-%H%M%S)}
+OUT=${OUT:-bench/results/$(date +%Y%m%d-%H%M%S)$([[ $TRANSPORT == websocket ]] || echo "-$TRANSPORT")}
 mkdir -p "$OUT/logs" "$OUT/tmp"
 BIN=bench/bin
 mkdir -p "$BIN"
@@ -106,6 +126,12 @@ if (cd bench/zishang && go build -o ../bin/zishang .); then
   HAVE_ZISHANG=1
 else
   echo "   (bench/zishang did not build: zishang skipped)"
+fi
+HAVE_WSLIB=0
+if (cd bench/wslib && go build -o ../bin/wslib . && go build -o ../bin/wslib-report ./report); then
+  HAVE_WSLIB=1
+else
+  echo "   (bench/wslib did not build: wslib-* skipped)"
 fi
 HAVE_NODE=0
 # bench/node is its own npm project (kept out of the root workspaces so that
@@ -128,7 +154,10 @@ if [[ -z $SERVERS ]]; then
 fi
 
 port_of() {
-  case "$1" in parley) echo 3201 ;; node) echo 3202 ;; zishang) echo 3203 ;; esac
+  case "$1" in
+    parley) echo 3201 ;; node) echo 3202 ;; zishang) echo 3203 ;;
+    wslib-gorilla) echo 3205 ;; wslib-coder) echo 3206 ;; wslib-gobwas) echo 3207 ;;
+  esac
 }
 
 # server_cmd SERVER SCENARIO PORT -> prints the command, or nothing to skip.
@@ -149,6 +178,7 @@ server_cmd() {
         parley) [[ $HAVE_PARLEY == 1 ]] && echo "$BIN/fanout-server --addr $addr" ;;
         node) echo "node bench/node/fanout.mjs --port $port" ;;
         zishang) [[ $HAVE_ZISHANG == 1 ]] && echo "$BIN/zishang --addr $addr" ;;
+        wslib-*) [[ $HAVE_WSLIB == 1 ]] && echo "$BIN/wslib --addr $addr --lib ${s#wslib-}" ;;
       esac ;;
   esac
   return 0
@@ -217,13 +247,13 @@ measure() {
   fi
   # shellcheck disable=SC2046 # args are word-split on purpose
   timeout 900 nice -n "$NICE" taskset -c "$LCPU" "$BIN/loadgen" -addr "127.0.0.1:$port" -scenario "$sc" \
-    -label "$server" -server-pid "$SPID" $(loadgen_args "$sc") 2>&1 |
+    -label "$server" -server-pid "$SPID" -transport "$TRANSPORT" $(loadgen_args "$sc") 2>&1 |
     tee "$OUT/$file.txt" | sed 's/^RESULT .*/(RESULT saved)/; s/^/   /' || true
   grep '^RESULT ' "$OUT/$file.txt" | sed 's/^RESULT //' >"$OUT/$file.json" || rm -f "$OUT/$file.json"
   stop_server
 }
 
-echo "== results in $OUT (servers: $SERVERS; scenarios: $SCENARIOS)"
+echo "== results in $OUT (servers: $SERVERS; scenarios: $SCENARIOS; transport: $TRANSPORT)"
 {
   echo "date: $(date -Is)"
   echo "host: $(uname -srm), $(nproc) CPUs, $(free -g | awk '/Mem:/{print $2}') GiB"
@@ -231,6 +261,7 @@ echo "== results in $OUT (servers: $SERVERS; scenarios: $SCENARIOS)"
   echo "node: $(node --version 2>/dev/null || echo none)"
   echo "quick: $QUICK; receivers $RECEIVERS; rates $RATES; step $STEP; idle conns $IDLE_CONNS"
   echo "server cpu $SCPU; loadgen cpu $LCPU; nice $NICE"
+  echo "transport: $TRANSPORT"
   echo "cpu pressure at start: $(head -1 /proc/pressure/cpu 2>/dev/null || echo n/a)"
 } >"$OUT/env.txt"
 
@@ -256,4 +287,11 @@ if [[ $CALIB == 1 && $HAVE_NODE == 1 ]]; then
   done
 fi
 
-"$BIN/loadgen" -report "$OUT" | tee "$OUT/report.txt"
+# loadgen's report knows parley, node and zishang; bench/wslib's report adds
+# the wslib-* servers.
+REPORT_RC=0
+"$BIN/loadgen" -report "$OUT" | tee "$OUT/report.txt" || REPORT_RC=$?
+if [[ $HAVE_WSLIB == 1 && ,$SERVERS, == *,wslib-* ]]; then
+  "$BIN/wslib-report" "$OUT" | tee -a "$OUT/report.txt" && REPORT_RC=0
+fi
+exit "$REPORT_RC"
