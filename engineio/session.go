@@ -340,7 +340,7 @@ func (s *Session) writeLoop(conn net.Conn) {
 
 // extendWriteDeadline makes sure the next write on conn has at least 3/4
 // of WriteTimeout before it fails. Setting a deadline costs a runtime timer
-// update; done for every write it took 7 % of a busy fan-out's CPU, so it is
+// update; done for every write it took 6 % of a busy fan-out's CPU, so it is
 // only moved forward once a quarter of the timeout has gone by.
 func (s *Session) extendWriteDeadline(conn net.Conn) {
 	timeout := s.srv.cfg.WriteTimeout
