@@ -4,6 +4,7 @@
 // sending a Socket.IO CONNECT, oversize payloads, garbage frames.
 
 import assert from "node:assert/strict";
+import type { Socket } from "node:net";
 import WebSocket, { type RawData } from "ws";
 import { WAIT_MS, within } from "./util.ts";
 
@@ -144,9 +145,13 @@ export class RawWs {
   private queue: (string | Buffer)[] = [];
   private waiter: (() => void) | undefined;
   private isClosed = false;
+  private socket: Socket | undefined;
 
   private constructor(ws: WebSocket) {
     this.ws = ws;
+    ws.once("upgrade", (res) => {
+      this.socket = res.socket as Socket;
+    });
     this.closed = new Promise((resolve) => {
       ws.on("close", (code, reason) => {
         this.isClosed = true;
@@ -234,7 +239,22 @@ export class RawWs {
     return sid;
   }
 
+  /**
+   * Drops the connection without a WebSocket close frame or an Engine.IO
+   * close packet: the TCP stream ends with a FIN, which the server reads as
+   * end of stream ("transport close"). Destroying the socket at once would
+   * send a reset instead whenever a frame from the server (a ping, say) is
+   * still unread here, and the server would report "transport error".
+   */
   close(): void {
-    this.ws.terminate();
+    const socket = this.socket;
+    if (socket === undefined || socket.destroyed) {
+      this.ws.terminate();
+      return;
+    }
+    socket.end();
+    // Cleanup only: the server normally closes its side at once, and then
+    // the socket is gone already.
+    setTimeout(() => this.ws.terminate(), WAIT_MS).unref();
   }
 }
