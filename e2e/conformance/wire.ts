@@ -313,3 +313,32 @@ export class WsClient {
 function describeFrames(frames: Frame[]): string {
   return JSON.stringify(frames.map((f) => (typeof f === "string" ? f : `<binary ${[...f].join(",")}>`)));
 }
+
+/**
+ * Opens a WebSocket that must be refused (a bad query): the server sends no
+ * Engine.IO packet and no close frame, and the client reports an error.
+ * Returns the client's errors.
+ */
+export async function assertRefused(base: string, path: EnginePath, query: string): Promise<Error[]> {
+  const ws = WsClient.connect(wsUrl(base, path, query));
+  const close = await ws.waitClosed();
+  assert.deepEqual(ws.received, [], `no Engine.IO packet for ?${query}`);
+  assert.equal(close.code, 1006, `close code for ?${query}`);
+  assert.ok(ws.errors.length > 0, `the client saw an error for ?${query}`);
+  return ws.errors;
+}
+
+/**
+ * Opens a polling session and moves it to a new WebSocket: probe, then the
+ * upgrade packet. The caller confirms the upgrade in its engine's own terms
+ * (a message the server answers only over the session's transport).
+ */
+export async function probeAndUpgrade(base: string, path: EnginePath): Promise<{ polling: Polling; ws: WsClient }> {
+  const polling = await Polling.open(base, path);
+  const ws = WsClient.connect(wsUrl(base, path, `EIO=4&transport=websocket&sid=${polling.sid}`));
+  await within(ws.opened, WAIT_MS, "websocket open");
+  ws.send("2probe");
+  assert.equal(await ws.nextText(), "3probe");
+  ws.send("5");
+  return { polling, ws };
+}

@@ -16,10 +16,12 @@ import {
   WsClient,
   assertEngineError,
   assertOpenPacket,
+  assertRefused,
   assertSessionUnknown,
   closeAllWs,
   closeWhileHeld,
   engineUrl,
+  probeAndUpgrade,
   wsUrl,
   type Frame,
 } from "../wire.ts";
@@ -31,31 +33,12 @@ const base = (): string => server().url;
 afterEach(() => closeAllWs());
 
 /**
- * A WebSocket whose handshake the server refuses: it must close without a
- * single Engine.IO packet (code 1006: no close frame either). Returns the
- * errors the client saw.
- */
-async function assertRefused(query: string): Promise<Error[]> {
-  const ws = WsClient.connect(wsUrl(base(), PATH, query));
-  const close = await ws.waitClosed();
-  assert.deepEqual(ws.received, [], `no Engine.IO packet for ?${query}`);
-  assert.equal(close.code, 1006, `close code for ?${query}`);
-  assert.ok(ws.errors.length > 0, `the client saw an error for ?${query}`);
-  return ws.errors;
-}
-
-/**
  * Upgrades a polling session to WebSocket and returns once the server has
  * completed the upgrade: a message sent after the upgrade packet is echoed
  * over the WebSocket only when the WebSocket is the session's transport.
  */
 async function upgraded(): Promise<{ polling: Polling; ws: WsClient }> {
-  const polling = await Polling.open(base(), PATH);
-  const ws = WsClient.connect(wsUrl(base(), PATH, `EIO=4&transport=websocket&sid=${polling.sid}`));
-  await within(ws.opened, WAIT_MS, "websocket open");
-  ws.send("2probe");
-  assert.equal(await ws.nextText(), "3probe");
-  ws.send("5");
+  const { polling, ws } = await probeAndUpgrade(base(), PATH);
   ws.send("4upgraded");
   assert.equal(await ws.nextText(), "4upgraded");
   return { polling, ws };
@@ -112,13 +95,13 @@ describe("Engine.IO protocol", { timeout: 60_000 }, () => {
         // Node accepts the upgrade, then writes an HTTP 400 onto the
         // WebSocket (the client reports an invalid frame); Parley refuses
         // the upgrade with a 400. Either way: no session, no close frame.
-        await assertRefused("transport=websocket");
-        await assertRefused("EIO=abc&transport=websocket");
+        await assertRefused(base(), PATH, "transport=websocket");
+        await assertRefused(base(), PATH, "EIO=abc&transport=websocket");
       });
 
       it("fails with an invalid 'transport' query parameter", async () => {
         for (const query of ["EIO=4", "EIO=4&transport=abc"]) {
-          const errors = await assertRefused(query);
+          const errors = await assertRefused(base(), PATH, query);
           assert.equal(errors[0]?.message, "Unexpected server response: 400");
         }
       });

@@ -16,10 +16,12 @@ import {
   WsClient,
   assertEngineError,
   assertOpenPacket,
+  assertRefused,
   assertSessionUnknown,
   closeAllWs,
   closeWhileHeld,
   engineUrl,
+  probeAndUpgrade,
   wsUrl,
   type WsOptions,
 } from "../wire.ts";
@@ -71,12 +73,7 @@ async function pollingMain(): Promise<Polling> {
  * transport.
  */
 async function upgraded(): Promise<{ polling: Polling; ws: WsClient }> {
-  const polling = await Polling.open(base(), PATH);
-  const ws = WsClient.connect(wsUrl(base(), PATH, `EIO=4&transport=websocket&sid=${polling.sid}`));
-  await within(ws.opened, WAIT_MS, "websocket open");
-  ws.send("2probe");
-  assert.equal(await ws.nextText(), "3probe");
-  ws.send("5");
+  const { polling, ws } = await probeAndUpgrade(base(), PATH);
   ws.send("40");
   assertConnectAck(await ws.nextText());
   assert.equal(await ws.nextText(), '42["auth",{}]');
@@ -133,20 +130,14 @@ describe("Engine.IO protocol", { timeout: 60_000 }, () => {
         // WebSocket; Parley refuses the upgrade with a 400. Either way: no
         // session, no packet, no close frame.
         for (const query of ["transport=websocket", "EIO=abc&transport=websocket"]) {
-          const ws = WsClient.connect(wsUrl(base(), PATH, query));
-          const close = await ws.waitClosed();
-          assert.deepEqual(ws.received, [], `no packet for ?${query}`);
-          assert.equal(close.code, 1006);
+          await assertRefused(base(), PATH, query);
         }
       });
 
       it("should fail with an invalid 'transport' query parameter", async () => {
         for (const query of ["EIO=4", "EIO=4&transport=abc"]) {
-          const ws = WsClient.connect(wsUrl(base(), PATH, query));
-          const close = await ws.waitClosed();
-          assert.deepEqual(ws.received, [], `no packet for ?${query}`);
-          assert.equal(close.code, 1006);
-          assert.equal(ws.errors[0]?.message, "Unexpected server response: 400");
+          const errors = await assertRefused(base(), PATH, query);
+          assert.equal(errors[0]?.message, "Unexpected server response: 400");
         }
       });
     });
