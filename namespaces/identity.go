@@ -1,53 +1,118 @@
 package namespaces
 
 import (
+	"encoding/json"
 	"errors"
 	"log/slog"
 
 	"github.com/parley-rt/parley/events"
+	"github.com/parley-rt/parley/internal/auth"
 )
 
-// userKey is the Conn.Get key of the socket's authenticated user.
-const userKey = "namespaces.user"
+// identityKey is the Conn.Get key of the socket's auth.Identity: the one
+// place a connection's identity is kept, written by AuthMiddleware (and by
+// a token refresh).
+const identityKey = "namespaces.identity"
 
-// SetUser records the authenticated user of c; a namespace's connection
-// middleware calls it.
-func SetUser(c Conn, u events.UserRef) { c.Set(userKey, u) }
+// SetIdentity records the identity of c.
+func SetIdentity(c Conn, id auth.Identity) { c.Set(identityKey, id) }
 
-// User returns the user SetUser recorded on c.
-func User(c Conn) (events.UserRef, bool) {
-	v, ok := c.Get(userKey)
+// IdentityOf returns the identity recorded on c.
+func IdentityOf(c Conn) (auth.Identity, bool) {
+	v, ok := c.Get(identityKey)
 	if !ok {
-		return events.UserRef{}, false
+		return auth.Identity{}, false
 	}
-	u, ok := v.(events.UserRef)
-	return u, ok
+	id, ok := v.(auth.Identity)
+	return id, ok
 }
 
-// Authenticator resolves the user of a connecting socket.
-type Authenticator func(c Conn) (events.UserRef, error)
+// User returns the user of the identity recorded on c.
+func User(c Conn) (events.UserRef, bool) {
+	id, ok := IdentityOf(c)
+	return id.User, ok
+}
 
-// AuthMiddleware returns the connection middleware that runs auth and
-// records the user with SetUser. An *events.Error from auth refuses the
-// connection as written; any other error (or an empty user id) is logged
-// and refused as a generic unauthorized, so no internal detail reaches the
-// client.
-func AuthMiddleware(auth Authenticator, log *slog.Logger) Middleware {
+// ConnectError refuses a connection with a connect_error whose message and
+// data the client sees as written ({message, data}).
+type ConnectError struct {
+	Message string
+	Data    any
+}
+
+func (e *ConnectError) Error() string { return "namespaces: connection refused: " + e.Message }
+
+// Authenticator resolves the identity of a connecting socket.
+type Authenticator func(c Conn) (auth.Identity, error)
+
+// AuthMiddleware returns the connection middleware that runs authn and
+// records the identity with SetIdentity. An *auth.Error refuses the
+// connection with {message: "unauthorized", data: {code: "unauthorized",
+// reason}}; an *events.Error or *ConnectError as written; any other error
+// (or an empty user id) is logged and refused as a generic unauthorized, so
+// no internal detail reaches the client.
+func AuthMiddleware(authn Authenticator, log *slog.Logger) Middleware {
 	return func(c Conn) error {
-		user, err := auth(c)
-		if err == nil && user.ID == "" {
-			err = errors.New("namespaces: Authenticate returned an empty user id")
+		id, err := authn(c)
+		if err == nil && id.User.ID == "" {
+			err = errors.New("namespaces: the authenticator returned an empty user id")
 		}
-		if err != nil {
-			var e *events.Error
-			if errors.As(err, &e) {
-				log.Debug("connection refused", "nsp", c.Namespace(), "socket", c.ID(), "code", e.Code, "message", e.Message)
-				return e
+		if err == nil {
+			SetIdentity(c, id)
+			return nil
+		}
+		var (
+			ae *auth.Error
+			e  *events.Error
+			ce *ConnectError
+		)
+		switch {
+		case errors.As(err, &ae):
+			log.Debug("connection refused", "nsp", c.Namespace(), "socket", c.ID(), "reason", ae.Reason)
+			return &ConnectError{Message: string(events.CodeUnauthorized), Data: struct {
+				Code   events.Code `json:"code"`
+				Reason string      `json:"reason"`
+			}{events.CodeUnauthorized, ae.Reason}}
+		case errors.As(err, &e), errors.As(err, &ce):
+			log.Debug("connection refused", "nsp", c.Namespace(), "socket", c.ID(), "err", err)
+			return err
+		}
+		log.Warn("authentication failed", "nsp", c.Namespace(), "socket", c.ID(), "err", err)
+		return events.NewError(events.CodeUnauthorized, "authentication failed")
+	}
+}
+
+// Identify returns the Authenticator every namespace shares: the handshake
+// auth's {token} verified by v or, in dev mode without a token, the
+// handshake's {userId, name} (auth.DevUser). A user who already has
+// maxConns connections (counted by connections) is refused with
+// rate_limited.
+func Identify(v *auth.Verifier, maxConns int, connections func(userID string) int) Authenticator {
+	return func(c Conn) (auth.Identity, error) {
+		var a struct {
+			Token *string `json:"token"`
+		}
+		_ = json.Unmarshal(c.Auth(), &a) // not an object: no token
+		var id auth.Identity
+		if a.Token == nil && v.Dev() {
+			u, err := auth.DevUser(c.Auth())
+			if err != nil {
+				return auth.Identity{}, err
 			}
-			log.Warn("authentication failed", "nsp", c.Namespace(), "socket", c.ID(), "err", err)
-			return events.NewError(events.CodeUnauthorized, "authentication failed")
+			id = auth.Identity{User: u}
+		} else {
+			tok := ""
+			if a.Token != nil {
+				tok = *a.Token
+			}
+			var err error
+			if id, err = v.Verify(tok); err != nil {
+				return auth.Identity{}, err
+			}
 		}
-		SetUser(c, user)
-		return nil
+		if maxConns > 0 && connections != nil && connections(id.User.ID) >= maxConns {
+			return auth.Identity{}, events.Errorf(events.CodeRateLimited, "a user may have at most %d connections", maxConns)
+		}
+		return id, nil
 	}
 }

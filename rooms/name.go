@@ -7,20 +7,27 @@ import "errors"
 const MaxNameLen = 64
 
 // ErrInvalidName reports a room name that is empty, longer than MaxNameLen,
-// or holds a character outside [A-Za-z0-9_.:-].
+// holds a character outside [A-Za-z0-9_.:-], or is only dots ("." and ".."
+// would be path segments that a normalising proxy rewrites in
+// /sse/rooms/:room and /api/rooms/:room URLs).
 var ErrInvalidName = errors.New("rooms: invalid room name")
 
 // Validate reports whether name is a valid room name: 1 to MaxNameLen
-// characters of [A-Za-z0-9_.:-]. It returns ErrInvalidName, unwrapped, so
+// characters of [A-Za-z0-9_.:-], not only dots. It returns ErrInvalidName, unwrapped, so
 // callers may compare with errors.Is or ==.
 func Validate(name string) error {
 	if len(name) == 0 || len(name) > MaxNameLen {
 		return ErrInvalidName
 	}
+	dots := true
 	for i := 0; i < len(name); i++ {
 		if !nameByte(name[i]) {
 			return ErrInvalidName
 		}
+		dots = dots && name[i] == '.'
+	}
+	if dots {
+		return ErrInvalidName
 	}
 	return nil
 }

@@ -28,6 +28,11 @@ func TestValidate(t *testing.T) {
 		{"unicode letter", "café", false},
 		{"nul", "a\x00", false},
 		{"newline", "a\n", false},
+		{"dot", ".", false},
+		{"dot dot", "..", false},
+		{"only dots", "....", false},
+		{"dots and a letter", "..a", true},
+		{"trailing dot", "a.", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -43,15 +48,18 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,64}$`)
+var (
+	nameRE = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,64}$`)
+	dotsRE = regexp.MustCompile(`^\.+$`)
+)
 
 func FuzzValidate(f *testing.F) {
-	for _, s := range []string{"general", "", "a b", "Room_1.a:b-C", strings.Repeat("z", 65), "é"} {
+	for _, s := range []string{"general", "", "a b", "Room_1.a:b-C", strings.Repeat("z", 65), "é", "..", ".a"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		got := rooms.Validate(s) == nil
-		if want := nameRE.MatchString(s); got != want {
+		if want := nameRE.MatchString(s) && !dotsRE.MatchString(s); got != want {
 			t.Fatalf("Validate(%q) ok = %v, regexp says %v", s, got, want)
 		}
 	})

@@ -20,6 +20,8 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/parley-rt/parley/events"
+	"github.com/parley-rt/parley/internal/httpapi"
+	"github.com/parley-rt/parley/namespaces/ratelimit"
 	"github.com/parley-rt/parley/server"
 )
 
@@ -103,7 +105,7 @@ func TestAuthConfigValidation(t *testing.T) {
 		"secret + key":  {JWTSecret: secret, JWTPublicKey: pemPublic(t, &ecKey.PublicKey)},
 		"not a PEM key": {JWTPublicKey: []byte("hello")},
 		"EC not P-256":  {JWTPublicKey: pemPublic(t, &ecKey.PublicKey)},
-		"bad limit":     {RateLimits: map[string]server.RateLimit{"chatMessage": {Rate: 1}}},
+		"bad limit":     {RateLimits: map[string]ratelimit.RateLimit{"chatMessage": {Rate: 1}}},
 	} {
 		cfg.DataDir = t.TempDir()
 		if srv, err := server.New(cfg); err == nil {
@@ -308,7 +310,7 @@ func TestPrivateRooms(t *testing.T) {
 
 func TestRefreshToken(t *testing.T) {
 	t.Parallel()
-	_, ts := start(t, server.Config{JWTSecret: secret, RateLimits: map[string]server.RateLimit{"refreshToken": {}}})
+	_, ts := start(t, server.Config{JWTSecret: secret, RateLimits: map[string]ratelimit.RateLimit{"refreshToken": {}}})
 	// exp has a resolution of seconds: this token expires 1 to 2 s from now.
 	exp := time.Now().Add(2 * time.Second).Truncate(time.Second)
 	short := hs256(t, secret, jwt.MapClaims{"sub": "alice", "exp": exp.Unix()})
@@ -347,7 +349,7 @@ func TestRefreshToken(t *testing.T) {
 func TestRateLimits(t *testing.T) {
 	t.Parallel()
 	_, ts := start(t, server.Config{
-		RateLimits:  map[string]server.RateLimit{"chatMessage": {Rate: 20, Burst: 3}, "joinRoom": {Rate: 10, Burst: 1}},
+		RateLimits:  map[string]ratelimit.RateLimit{"chatMessage": {Rate: 20, Burst: 3}, "joinRoom": {Rate: 10, Burst: 1}},
 		AbuseWindow: 300 * time.Millisecond,
 	})
 	c := mustDial(t, ts.URL, "/chat", devAuth("alice"))
@@ -405,7 +407,7 @@ func TestDevToken(t *testing.T) {
 	t.Parallel()
 	_, ts := start(t, server.Config{})
 	code, body, h := do(t, "GET", ts.URL+"/api/dev/token?name=Alice%20Smith&rooms=private:team", "", "")
-	var dt server.DevToken
+	var dt httpapi.DevToken
 	if code != 200 || json.Unmarshal([]byte(body), &dt) != nil || dt.UserID != "alice-smith" || dt.Name != "Alice Smith" || h.Get("Cache-Control") != "no-store" {
 		t.Fatalf("dev token = %d %s", code, body)
 	}

@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/parley-rt/parley/namespaces/ratelimit"
 )
 
 // Config configures a Server. The zero value of every field means its
@@ -79,7 +81,7 @@ type Config struct {
 	PrivateRooms []string
 	// RateLimits overrides DefaultRateLimits by client event name; a zero
 	// Rate turns an event's limit off.
-	RateLimits map[string]RateLimit
+	RateLimits map[string]ratelimit.RateLimit
 	// AbuseFactor and AbuseWindow define persistent abuse: a socket sending
 	// an event at AbuseFactor times its limit for about AbuseWindow is
 	// disconnected. Defaults 10 and 10s.

@@ -2,86 +2,78 @@ package server
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"path/filepath"
 
+	"github.com/parley-rt/parley/core"
 	"github.com/parley-rt/parley/events"
+	"github.com/parley-rt/parley/internal/auth"
+	"github.com/parley-rt/parley/internal/httpapi"
+	"github.com/parley-rt/parley/internal/sse"
+	"github.com/parley-rt/parley/namespaces"
 	"github.com/parley-rt/parley/namespaces/chat"
+	"github.com/parley-rt/parley/namespaces/presence"
+	"github.com/parley-rt/parley/namespaces/ratelimit"
+	"github.com/parley-rt/parley/rooms"
 	"github.com/parley-rt/parley/store"
 )
 
-// mount opens the store and registers the namespaces.
-func (s *Server) mount(dataDir string) error {
+// mount builds the application: the token verifier, the store, the chat
+// and presence core over the /chat namespace, the Socket.IO namespaces,
+// the SSE streams and the HTTP API. Every closer it registers runs in
+// Shutdown, in reverse order.
+func (s *Server) mount() error {
+	cfg := &s.cfg
 	// First: a production server without a key must not even open a store.
-	auth, err := newAuthenticator(&s.cfg)
+	v, err := auth.New(auth.Config{
+		Secret: cfg.JWTSecret, PublicKey: cfg.JWTPublicKey, Audience: cfg.JWTAudience,
+		Issuer: cfg.JWTIssuer, Production: cfg.Production,
+	})
 	if err != nil {
 		return err
 	}
-	s.auth = auth
-	if auth.dev {
-		warnDevMode(s.cfg.Logger)
+	if v.Dev() {
+		auth.WarnDevMode(cfg.Logger)
 	}
-	db, err := store.OpenSQLite(store.SQLiteConfig{Path: filepath.Join(dataDir, "parley.db"), Logger: s.cfg.Logger, SyncFull: s.cfg.SQLiteSyncFull})
+	s.verifier = v
+	db, err := store.OpenSQLite(store.SQLiteConfig{Path: filepath.Join(filepath.Clean(cfg.DataDir), "parley.db"), Logger: cfg.Logger, SyncFull: cfg.SQLiteSyncFull})
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
 	s.closer = append(s.closer, func(context.Context) error { return db.Close() })
-	s.hist = history{db}
-	s.chat = s.io.Of("/chat")
-	s.chat.Use(s.authMiddleware) // before chat's own middleware
-	if err := s.newPresence(db); err != nil {
+
+	chatIO := s.io.Of(string(events.Chat)).AsNamespace()
+	ch, err := core.NewChat(core.ChatConfig{
+		History: core.StoreHistory(db), Rooms: chatIO, Policy: rooms.NewPolicy(cfg.PrivateRooms...),
+		MaxRooms: cfg.MaxRoomsPerSocket, Logger: cfg.Logger,
+	})
+	if err != nil {
 		return err
 	}
-	s.feeds = newRoomFeeds(s.hist, s.cfg.SSEBuffer, s.cfg.Logger)
-	s.closer = append(s.closer, s.feeds.close)
-	lim := newLimiter(&s.cfg)
-	chatNS := lim.namespace(s.chat.AsNamespace())
-	deps := chat.Deps{
-		History: s.hist, Logger: s.cfg.Logger, Observer: s.chatObserver(),
-		Authenticate: s.identify, Authorize: s.authorizeRoom, MaxRooms: s.cfg.MaxRoomsPerSocket,
-	}
-	if err := chat.Register(chatNS, deps); err != nil {
+	p, err := core.NewPresence(core.PresenceConfig{
+		Store: core.StorePresence(db), Chat: ch, Grace: cfg.PresenceGrace,
+		MaxConnectionsPerUser: cfg.MaxConnectionsPerUser, Logger: cfg.Logger,
+	})
+	if err != nil {
 		return err
 	}
-	return s.mountPresence(lim, chatNS)
-}
+	s.closer = append(s.closer, p.Close) // before the store closes: last-seen writes
 
-// history adapts store.Messages to chat.History.
-type history struct{ db store.Messages }
+	lim := ratelimit.New(ratelimit.Config{Limits: cfg.RateLimits, AbuseFactor: cfg.AbuseFactor, AbuseWindow: cfg.AbuseWindow, Logger: cfg.Logger})
+	authn := namespaces.Identify(v, cfg.MaxConnectionsPerUser, p.Connections)
+	if err := chat.Register(lim.Namespace(chatIO), chat.Deps{Chat: ch, Authenticate: authn, Verifier: v, Logger: cfg.Logger}); err != nil {
+		return err
+	}
+	presenceIO := lim.Namespace(s.io.Of(string(events.Presence)).AsNamespace())
+	if err := presence.Register(presenceIO, presence.Deps{Presence: p, Authenticate: authn, Verifier: v, Logger: cfg.Logger}); err != nil {
+		return err
+	}
 
-func (h history) Append(ctx context.Context, m events.ChatMessage) (events.ChatMessage, bool, error) {
-	in := store.Message{Room: m.Room, SenderID: m.Sender.ID, SenderName: m.Sender.Name, Content: m.Content}
-	in.ClientMsgID = m.ClientMsgID
-	out, created, err := h.db.Append(ctx, in)
-	if err != nil {
-		return events.ChatMessage{}, false, err
-	}
-	return toEvent(out), created, nil
-}
-
-func (h history) Page(ctx context.Context, room, before, after string, limit int) ([]events.ChatMessage, bool, error) {
-	p, err := h.db.History(ctx, room, store.Query{Before: before, After: after, Limit: limit})
-	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, false, fmt.Errorf("%w: %w", chat.ErrNotFound, err)
-		}
-		return nil, false, err
-	}
-	out := make([]events.ChatMessage, len(p.Messages))
-	for i, m := range p.Messages {
-		out[i] = toEvent(m)
-	}
-	return out, p.HasMore, nil
-}
-
-func toEvent(m store.Message) events.ChatMessage {
-	return events.ChatMessage{
-		ID:          m.ID,
-		Room:        m.Room,
-		Sender:      events.UserRef{ID: m.SenderID, Name: m.SenderName},
-		Content:     m.Content,
-		Timestamp:   m.Timestamp,
-		ClientMsgID: m.ClientMsgID,
-	}
+	s.sse = sse.New(sse.Config{
+		Chat: ch, Presence: p, Verifier: v, Heartbeat: cfg.SSEHeartbeat, Retry: cfg.SSERetry,
+		Buffer: cfg.SSEBuffer, Logger: cfg.Logger,
+	})
+	s.closer = append(s.closer, s.sse.Close)
+	s.api = httpapi.New(httpapi.Config{Chat: ch, Verifier: v, APIKey: cfg.APIKey, Logger: cfg.Logger})
+	return nil
 }

@@ -6,31 +6,27 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/parley-rt/parley/engineio"
-	"github.com/parley-rt/parley/namespaces/presence"
+	"github.com/parley-rt/parley/internal/auth"
+	"github.com/parley-rt/parley/internal/httpapi"
+	"github.com/parley-rt/parley/internal/sse"
 	"github.com/parley-rt/parley/socketio"
 )
 
 // Server is Parley: the gin router with the Socket.IO endpoint, the /chat
 // and /presence namespaces, the HTTP API and the store behind them.
 type Server struct {
-	cfg    Config
-	io     *socketio.Server
-	router *gin.Engine
-	chat   *socketio.Namespace
-	hist   history
-	// tracker is the presence state of /chat and /presence sockets; feeds
-	// serves the SSE room streams (presence.go, sse.go).
-	tracker *presence.Tracker
-	feeds   *roomFeeds
-	// auth verifies tokens and applies the room rules (auth.go).
-	auth *authenticator
+	cfg      Config
+	io       *socketio.Server
+	router   *gin.Engine
+	verifier *auth.Verifier
+	sse      *sse.Server
+	api      *httpapi.API
 	// allowOrigin is the CORS origin check shared by every endpoint.
 	allowOrigin func(string) bool
 	closer      []func(context.Context) error // run by Shutdown, in order
@@ -70,7 +66,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.io = io
 	s.closer = append(s.closer, io.Close)
-	if err := s.mount(filepath.Clean(cfg.DataDir)); err != nil {
+	if err := s.mount(); err != nil {
 		_ = s.runClosers(context.Background()) // the mount error is the one to report
 		return nil, err
 	}
@@ -124,7 +120,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Unlock()
 	// SSE streams never end by themselves: end them when Shutdown starts,
 	// or it would wait for them until its deadline.
-	hs.RegisterOnShutdown(s.feeds.shutdown)
+	hs.RegisterOnShutdown(s.sse.Shutdown)
 	return hs.Serve(ln)
 }
 
@@ -174,19 +170,4 @@ func (s *Server) runClosers(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// routes builds the gin router.
-func (s *Server) routes() *gin.Engine {
-	gin.SetMode(gin.ReleaseMode)
-	r := gin.New()
-	r.Use(gin.Recovery())
-	r.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok") })
-	sio := gin.WrapH(s.io)
-	r.Any("/socket.io/*path", sio)
-	s.apiRoutes(r)
-	s.sseRoutes(r)
-	s.authRoutes(r)
-	webRoutes(r) // the demo chat page at /
-	return r
 }

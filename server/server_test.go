@@ -51,6 +51,9 @@ func do(t *testing.T, method, url, key, body string, hdr ...string) (int, string
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
 	}
+	if method == http.MethodPost {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
@@ -138,6 +141,43 @@ func TestAPI(t *testing.T) {
 	}
 	if code, page, _ := do(t, "GET", url+"?before=01900000-0000-7000-8000-000000000000", "k1", ""); code != 404 || !strings.Contains(page, "not_found") {
 		t.Fatalf("unknown cursor = %d %s", code, page)
+	}
+	// An idempotency key answers only for its own room: reusing it in
+	// another room is a conflict, and nothing is stored there.
+	other := ts.URL + "/api/rooms/other/messages"
+	if code, body, _ := do(t, "POST", other, "k1", `{"content":"hello","sender":{"id":"sys","name":"System"},"clientMsgId":"m1"}`); code != 409 || !strings.Contains(body, `"conflict"`) {
+		t.Fatalf("key reused in another room = %d %s; want 409 conflict", code, body)
+	}
+	if code, page, _ := do(t, "GET", other, "k1", ""); code != 200 || !strings.Contains(page, `"messages":[]`) {
+		t.Fatalf("other room = %d %s; want empty", code, page)
+	}
+}
+
+// Only JSON bodies are taken; dot-only room names are refused before a
+// path-normalising proxy could send them elsewhere.
+func TestAPIStrictInput(t *testing.T) {
+	t.Parallel()
+	_, ts := start(t, server.Config{APIKey: "k1"})
+	url := ts.URL + "/api/rooms/lobby/messages"
+	body := `{"content":"x","sender":{"id":"a","name":"A"}}`
+	for _, ct := range []string{"text/plain", "application/x-www-form-urlencoded", "application/jsonx"} {
+		if code, res, _ := do(t, "POST", url, "k1", body, "Content-Type", ct); code != 415 || !strings.Contains(res, "application/json") {
+			t.Errorf("Content-Type %s: %d %s; want 415", ct, code, res)
+		}
+	}
+	if code, res, _ := do(t, "POST", url, "k1", body, "Content-Type", "application/json; charset=utf-8"); code != 201 {
+		t.Errorf("JSON with a charset: %d %s; want 201", code, res)
+	}
+	for _, room := range []string{".", "..", "%2e%2e", "..."} {
+		for _, path := range []string{"/api/rooms/" + room + "/messages", "/sse/rooms/" + room} {
+			method := "GET"
+			if strings.HasPrefix(path, "/api") {
+				method = "POST"
+			}
+			if code, res, _ := do(t, method, ts.URL+path, "k1", body); code != 400 || !strings.Contains(res, `"bad_request"`) {
+				t.Errorf("%s %s: %d %s; want 400 bad_request", method, path, code, res)
+			}
+		}
 	}
 }
 

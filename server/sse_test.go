@@ -148,6 +148,7 @@ func tryPublish(base, room, content string) (events.ChatMessage, error) {
 		return events.ChatMessage{}, err
 	}
 	req.Header.Set("Authorization", "Bearer k")
+	req.Header.Set("Content-Type", "application/json")
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return events.ChatMessage{}, err

@@ -59,6 +59,10 @@ func toConnectError(err error) error {
 	if errors.As(err, &ce) {
 		return ce
 	}
+	var nce *namespaces.ConnectError
+	if errors.As(err, &nce) {
+		return &ConnectError{Message: nce.Message, Data: nce.Data}
+	}
 	return &ConnectError{Message: "internal", Data: map[string]any{"code": events.CodeInternal, "message": "internal error"}}
 }
 

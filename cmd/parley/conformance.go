@@ -6,8 +6,8 @@ import (
 	"net"
 	"time"
 
+	"github.com/parley-rt/parley/internal/conformance"
 	"github.com/parley-rt/parley/internal/serve"
-	"github.com/parley-rt/parley/server"
 )
 
 // runConformance serves the conformance profile until SIGINT/SIGTERM.
@@ -17,7 +17,7 @@ func runConformance(args []string, logger *slog.Logger) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	c, err := server.NewConformance(logger)
+	c, err := conformance.New(logger)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/parley-rt/parley/namespaces/ratelimit"
 	"github.com/parley-rt/parley/server"
 )
 
@@ -123,7 +124,7 @@ func parseFlags(args []string, getenv func(string) string) (server.Config, slog.
 			return cfg, 0, fmt.Errorf("%s %q: want a positive number", f.name, f.s)
 		}
 	}
-	if cfg.RateLimits, err = server.ParseRateLimits(limits); err != nil {
+	if cfg.RateLimits, err = ratelimit.ParseRateLimits(limits); err != nil {
 		return cfg, 0, err
 	}
 	cfg.PrivateRooms = splitComma(private)

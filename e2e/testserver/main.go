@@ -15,8 +15,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/parley-rt/parley/internal/conformance"
 	"github.com/parley-rt/parley/internal/serve"
-	"github.com/parley-rt/parley/server"
 	"github.com/parley-rt/parley/socketio"
 )
 
@@ -42,7 +42,7 @@ func run() error {
 		level = slog.LevelDebug
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	ecfg := server.ConformanceEngineConfig(logger)
+	ecfg := conformance.EngineConfig(logger)
 	ecfg.PingInterval = time.Duration(*pingInterval) * time.Millisecond
 	ecfg.PingTimeout = time.Duration(*pingTimeout) * time.Millisecond
 	ecfg.MaxPayload = *maxPayload
@@ -61,7 +61,7 @@ func run() error {
 
 // setup installs the namespaces of TESTSERVER.md.
 func setup(io *socketio.Server) {
-	server.RegisterConformance(io)
+	conformance.Register(io)
 	observer := io.Of("/observer")
 	report := func(s *socketio.Socket) {
 		s.OnDisconnect(func(reason string) {

@@ -12,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parley-rt/parley/core"
 	"github.com/parley-rt/parley/events"
+	"github.com/parley-rt/parley/internal/auth"
 	"github.com/parley-rt/parley/namespaces"
 	"github.com/parley-rt/parley/namespaces/chat"
 	"github.com/parley-rt/parley/namespaces/namespacestest"
@@ -21,21 +23,24 @@ import (
 func TestRegisterRejectsBadDeps(t *testing.T) {
 	t.Parallel()
 	h := newFakeHistory()
-	for name, deps := range map[string]chat.Deps{
+	for name, d := range map[string]deps{
 		"no history":       {},
 		"negative typing":  {History: h, TypingTimeout: -1},
 		"negative rooms":   {History: h, MaxRooms: -1},
 		"negative timeout": {History: h, HandlerTimeout: -time.Second},
 	} {
-		if err := chat.Register(namespacestest.NewNamespace("/chat"), deps); err == nil {
-			t.Errorf("%s: Register accepted %+v", name, deps)
+		if _, err := register(namespacestest.NewNamespace("/chat"), d); err == nil {
+			t.Errorf("%s: accepted %+v", name, d)
 		}
+	}
+	if err := chat.Register(namespacestest.NewNamespace("/chat"), chat.Deps{}); err == nil {
+		t.Error("Register accepted no core")
 	}
 }
 
 func TestDevAuth(t *testing.T) {
 	t.Parallel()
-	long := strings.Repeat("x", chat.MaxIdentityChars+1)
+	long := strings.Repeat("x", events.MaxIdentityChars+1)
 	tests := []struct {
 		name string
 		auth any
@@ -64,7 +69,7 @@ func TestDevAuth(t *testing.T) {
 					t.Fatalf("refused: %v", err)
 				}
 				defer c.Close("test over")
-				if u, ok := chat.User(c); !ok || u != tt.want {
+				if u, ok := namespaces.User(c); !ok || u != tt.want {
 					t.Fatalf("User = %+v, %v; want %+v", u, ok, tt.want)
 				}
 				return
@@ -103,7 +108,12 @@ func TestCustomAuthenticate(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			e := newEnv(t, func(d *chat.Deps) { d.Authenticate = tt.auth })
+			e := newEnv(t, func(d *deps) {
+				d.Authenticate = func(c namespaces.Conn) (auth.Identity, error) {
+					u, err := tt.auth(c)
+					return auth.Identity{User: u}, err
+				}
+			})
 			_, err := e.ns.Connect("s1", map[string]string{"userId": "u1", "name": "Ann"})
 			var ee *events.Error
 			if !errors.As(err, &ee) || ee.Code != tt.code || ee.Message != tt.msg {
@@ -119,8 +129,8 @@ func TestCustomAuthenticate(t *testing.T) {
 	}
 	t.Run("custom identity used", func(t *testing.T) {
 		t.Parallel()
-		e := newEnv(t, func(d *chat.Deps) {
-			d.Authenticate = func(namespaces.Conn) (events.UserRef, error) { return user("jwt-user"), nil }
+		e := newEnv(t, func(d *deps) {
+			d.Authenticate = func(namespaces.Conn) (auth.Identity, error) { return auth.Identity{User: user("jwt-user")}, nil }
 		})
 		c := e.connect(t, "s1", "ignored")
 		if got := join(t, c, "r").Members; !slices.Equal(got, []events.UserRef{user("jwt-user")}) {
@@ -173,8 +183,8 @@ func TestJoinRoom(t *testing.T) {
 			t.Fatalf("%s saw userJoined %v", c.ID(), got)
 		}
 	}
-	if !slices.Equal(alice2.Rooms(), []string{"#general", "a2"}) {
-		t.Fatalf("rooms %v", alice2.Rooms())
+	if len(alice2.Rooms()) != 2 || !slices.Contains(e.chat.Members("general"), user("alice")) {
+		t.Fatalf("rooms %v, members %v", alice2.Rooms(), e.chat.Members("general"))
 	}
 }
 
@@ -238,7 +248,7 @@ func TestJoinRoomCannotJoinSocketRoom(t *testing.T) {
 
 func TestJoinRoomLimit(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, func(d *chat.Deps) { d.MaxRooms = 2 })
+	e := newEnv(t, func(d *deps) { d.MaxRooms = 2 })
 	c := e.connect(t, "s1", "u1")
 	join(t, c, "r1")
 	join(t, c, "r2")
@@ -261,7 +271,7 @@ func TestJoinRoomHistoryUnavailable(t *testing.T) {
 	if strings.Contains(msg.Message, "locked") {
 		t.Fatalf("the store error reaches the client: %q", msg.Message)
 	}
-	if slices.Contains(alice.Rooms(), "#r") {
+	if len(alice.Rooms()) != 1 || slices.Contains(e.chat.Members("r"), user("alice")) {
 		t.Fatal("a failed join left the socket in the room")
 	}
 	// The join was announced and then undone.
@@ -509,7 +519,7 @@ func TestFetchHistoryEmptyIsArray(t *testing.T) {
 
 func TestTyping(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, func(d *chat.Deps) { d.TypingTimeout = 3 * time.Second })
+	e := newEnv(t, func(d *deps) { d.TypingTimeout = 3 * time.Second })
 	alice := e.connect(t, "a1", "alice")
 	bob := e.connect(t, "b1", "bob")
 	outsider := e.connect(t, "o1", "olga")
@@ -557,7 +567,7 @@ func TestTyping(t *testing.T) {
 // isTyping:true itself.
 func TestTypingExpiresWithRealTimer(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, func(d *chat.Deps) {
+	e := newEnv(t, func(d *deps) {
 		d.TypingTimeout = 20 * time.Millisecond
 		d.AfterFunc = nil // time.AfterFunc
 	})
@@ -687,8 +697,8 @@ func TestTypingTimers(t *testing.T) {
 				t.Fatalf("bob saw %v, want %v", got, tt.want)
 			}
 			for _, tm := range e.timers.All() {
-				if tm.D != chat.DefaultTypingTimeout {
-					t.Fatalf("timer of %v, want the default %v", tm.D, chat.DefaultTypingTimeout)
+				if tm.D != core.DefaultTypingTimeout {
+					t.Fatalf("timer of %v, want the default %v", tm.D, core.DefaultTypingTimeout)
 				}
 			}
 		})
@@ -767,7 +777,7 @@ func TestHandlerTimeout(t *testing.T) {
 	t.Parallel()
 	hist := &blockingHistory{fakeHistory: newFakeHistory()}
 	ns := namespacestest.NewNamespace("/chat")
-	if err := chat.Register(ns, chat.Deps{History: hist, HandlerTimeout: time.Millisecond}); err != nil {
+	if _, err := register(ns, deps{History: hist, HandlerTimeout: time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
 	c, err := ns.Connect("s1", map[string]string{"userId": "u", "name": "U"})

@@ -1,7 +1,6 @@
 package chat_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,9 +12,14 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/parley-rt/parley/core"
 	"github.com/parley-rt/parley/events"
+	"github.com/parley-rt/parley/internal/auth"
+	"github.com/parley-rt/parley/internal/testutil"
+	"github.com/parley-rt/parley/namespaces"
 	"github.com/parley-rt/parley/namespaces/chat"
 	"github.com/parley-rt/parley/namespaces/namespacestest"
+	"github.com/parley-rt/parley/rooms"
 )
 
 func TestMain(m *testing.M) {
@@ -82,14 +86,14 @@ func (h *fakeHistory) Page(_ context.Context, room, before, after string, limit 
 	if after != "" {
 		i := index(after)
 		if i < 0 {
-			return nil, false, fmt.Errorf("fake history: after %s: %w", after, chat.ErrNotFound)
+			return nil, false, fmt.Errorf("fake history: after %s: %w", after, core.ErrNotFound)
 		}
 		lo = i + 1
 	}
 	if before != "" {
 		i := index(before)
 		if i < 0 {
-			return nil, false, fmt.Errorf("fake history: before %s: %w", before, chat.ErrNotFound)
+			return nil, false, fmt.Errorf("fake history: before %s: %w", before, core.ErrNotFound)
 		}
 		hi = i
 	}
@@ -127,50 +131,68 @@ func (h *fakeHistory) lastPage() pageCall {
 	return h.pages[len(h.pages)-1]
 }
 
-// logBuffer collects debug-level JSON logs.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+// deps are the test's knobs over the core and the /chat adapter.
+type deps struct {
+	History        core.History
+	Logger         *slog.Logger
+	Authenticate   func(namespaces.Conn) (auth.Identity, error) // nil: the dev handshake
+	Policy         *rooms.Policy
+	TypingTimeout  time.Duration
+	AfterFunc      func(d time.Duration, f func()) (stop func() bool)
+	MaxRooms       int
+	HandlerTimeout time.Duration
+	Observer       core.Observer
 }
 
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
+// register builds the core over ns and installs the /chat adapter on it.
+func register(ns namespaces.Namespace, d deps) (*core.Chat, error) {
+	ch, err := core.NewChat(core.ChatConfig{
+		History: d.History, Rooms: ns, Policy: d.Policy, MaxRooms: d.MaxRooms,
+		TypingTimeout: d.TypingTimeout, AfterFunc: d.AfterFunc, Logger: d.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	ch.Observe(d.Observer)
+	authn := d.Authenticate
+	if authn == nil {
+		authn = func(c namespaces.Conn) (auth.Identity, error) {
+			u, err := auth.DevUser(c.Auth())
+			return auth.Identity{User: u}, err
+		}
+	}
+	return ch, chat.Register(ns, chat.Deps{Chat: ch, Authenticate: authn, HandlerTimeout: d.HandlerTimeout, Logger: d.Logger})
 }
 
 type env struct {
 	ns     *namespacestest.Namespace
+	chat   *core.Chat
 	hist   *fakeHistory
 	timers *namespacestest.Timers
-	logs   *logBuffer
+	logs   *testutil.LogBuffer
 }
 
 // newEnv registers chat on a fake namespace. By default typing timers are
 // manual; mod may change any dependency.
-func newEnv(t *testing.T, mod func(*chat.Deps)) *env {
+func newEnv(t *testing.T, mod func(*deps)) *env {
 	t.Helper()
 	e := &env{
 		ns: namespacestest.NewNamespace("/chat"), hist: newFakeHistory(),
-		timers: &namespacestest.Timers{}, logs: &logBuffer{},
+		timers: &namespacestest.Timers{}, logs: &testutil.LogBuffer{},
 	}
-	deps := chat.Deps{
+	d := deps{
 		History:   e.hist,
 		Logger:    slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		AfterFunc: e.timers.AfterFunc,
 	}
 	if mod != nil {
-		mod(&deps)
+		mod(&d)
 	}
-	if err := chat.Register(e.ns, deps); err != nil {
-		t.Fatalf("Register: %v", err)
+	ch, err := register(e.ns, d)
+	if err != nil {
+		t.Fatalf("register: %v", err)
 	}
+	e.chat = ch
 	return e
 }
 
@@ -187,34 +209,19 @@ func (e *env) connect(t *testing.T, id, uid string) *namespacestest.Conn {
 
 func user(uid string) events.UserRef { return events.UserRef{ID: uid, Name: "Name " + uid} }
 
-// call runs a client event and fails the test unless it acked.
 func call[Req, Resp any](t *testing.T, c *namespacestest.Conn, ev events.Inbound[Req, Resp], req Req) events.Result[Resp] {
 	t.Helper()
-	res, err := namespacestest.Call(c, ev, req)
-	if err != nil {
-		t.Fatalf("%s: %v", ev.Name(), err)
-	}
-	return res
+	return namespacestest.MustCall(t, c, ev, req)
 }
 
-// mustOK runs a client event and fails the test unless it succeeded.
 func mustOK[Req, Resp any](t *testing.T, c *namespacestest.Conn, ev events.Inbound[Req, Resp], req Req) Resp {
 	t.Helper()
-	res := call(t, c, ev, req)
-	if !res.OK {
-		t.Fatalf("%s(%+v) failed: %+v", ev.Name(), req, res.Error)
-	}
-	return res.Data
+	return namespacestest.MustOK(t, c, ev, req)
 }
 
-// mustFail runs a client event and fails the test unless it failed with code.
 func mustFail[Req, Resp any](t *testing.T, c *namespacestest.Conn, ev events.Inbound[Req, Resp], req Req, code events.Code) *events.Error {
 	t.Helper()
-	res := call(t, c, ev, req)
-	if res.OK || res.Error.Code != code {
-		t.Fatalf("%s(%+v) = %+v (error %+v), want %s", ev.Name(), req, res, res.Error, code)
-	}
-	return res.Error
+	return namespacestest.MustFail(t, c, ev, req, code)
 }
 
 func join(t *testing.T, c *namespacestest.Conn, room string) events.JoinRoomResult {
@@ -231,11 +238,6 @@ func received[T any](t *testing.T, c *namespacestest.Conn, ev events.Outbound[T]
 	return got
 }
 
-func waitCtx(t *testing.T) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func waitCtx(t *testing.T) context.Context { return testutil.Context(t) }
 
 func ptr[T any](v T) *T { return &v }

@@ -1,21 +1,22 @@
 package presence_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
-	"maps"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
+	"github.com/parley-rt/parley/core"
 	"github.com/parley-rt/parley/events"
+	"github.com/parley-rt/parley/internal/auth"
+	"github.com/parley-rt/parley/internal/testutil"
 	"github.com/parley-rt/parley/namespaces"
+	"github.com/parley-rt/parley/namespaces/chat"
 	"github.com/parley-rt/parley/namespaces/namespacestest"
 	"github.com/parley-rt/parley/namespaces/presence"
 )
@@ -24,7 +25,7 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// fakeStore is an in-memory presence.Store with failure injection.
+// fakeStore is an in-memory core.PresenceStore with failure injection.
 type fakeStore struct {
 	mu      sync.Mutex
 	seen    map[string]int64
@@ -47,16 +48,16 @@ func (s *fakeStore) SetLastSeen(_ context.Context, id, name string, ms int64) er
 	return nil
 }
 
-func (s *fakeStore) LastSeen(_ context.Context, ids []string) (map[string]presence.StoredSeen, error) {
+func (s *fakeStore) LastSeen(_ context.Context, ids []string) (map[string]core.StoredSeen, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.readErr != nil {
 		return nil, s.readErr
 	}
-	out := map[string]presence.StoredSeen{}
+	out := map[string]core.StoredSeen{}
 	for _, id := range ids {
 		if ms, ok := s.seen[id]; ok {
-			out[id] = presence.StoredSeen{Name: s.names[id], At: ms}
+			out[id] = core.StoredSeen{Name: s.names[id], At: ms}
 		}
 	}
 	return out, nil
@@ -69,7 +70,7 @@ func (s *fakeStore) get(id string) (int64, bool) {
 	return ms, ok
 }
 
-// clock is a settable TrackerConfig.Now.
+// clock is a settable PresenceConfig.Now.
 type clock struct {
 	mu sync.Mutex
 	t  time.Time
@@ -89,91 +90,81 @@ func (c *clock) advance(d time.Duration) {
 
 func (c *clock) ms() int64 { return c.Now().UnixMilli() }
 
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+// noHistory is a chat history that stores nothing: presence tests only
+// need the chat's rooms.
+type noHistory struct{}
+
+func (noHistory) Append(_ context.Context, m events.ChatMessage) (events.ChatMessage, bool, error) {
+	return m, true, nil
 }
 
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
+func (noHistory) Page(context.Context, string, string, string, int) ([]events.ChatMessage, bool, error) {
+	return nil, false, nil
 }
 
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-// chatUserKey is where the fake /chat namespace keeps a socket's user.
-const chatUserKey = "test.user"
-
-// env is a tracker with /presence registered on a fake namespace, and a
-// fake /chat namespace whose sockets the tests join to rooms "#name".
+// env is presence with /presence registered on a fake namespace, and the
+// chat core with /chat registered on another, whose sockets count as
+// connections and whose rooms can be watched.
 type env struct {
-	ns      *namespacestest.Namespace
-	chat    *namespacestest.Namespace
-	tracker *presence.Tracker
-	store   *fakeStore
-	timers  *namespacestest.Timers
-	clock   *clock
-	logs    *logBuffer
+	ns       *namespacestest.Namespace
+	chat     *namespacestest.Namespace
+	presence *core.Presence
+	store    *fakeStore
+	timers   *namespacestest.Timers
+	clock    *clock
+	logs     *testutil.LogBuffer
 }
 
-func newEnv(t *testing.T, modT func(*presence.TrackerConfig), modD func(*presence.Deps)) *env {
+// devAuthn is the dev handshake identity, with the rooms claim
+// "private:*" for users named boss.
+func devAuthn(c namespaces.Conn) (auth.Identity, error) {
+	u, err := auth.DevUser(c.Auth())
+	id := auth.Identity{User: u}
+	if u.ID == "boss" {
+		id.Rooms = []string{"private:*"}
+	}
+	return id, err
+}
+
+func newEnv(t *testing.T, modP func(*core.PresenceConfig), modD func(*presence.Deps)) *env {
 	t.Helper()
 	e := &env{
 		ns: namespacestest.NewNamespace("/presence"), chat: namespacestest.NewNamespace("/chat"),
-		store: newFakeStore(), timers: &namespacestest.Timers{}, logs: &logBuffer{},
+		store: newFakeStore(), timers: &namespacestest.Timers{}, logs: &testutil.LogBuffer{},
 		clock: &clock{t: time.UnixMilli(1_767_225_600_000)},
 	}
 	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	cfg := presence.TrackerConfig{
-		Store: e.store, AfterFunc: e.timers.AfterFunc, Now: e.clock.Now, Logger: logger,
-		RoomsOf: func(c namespaces.Conn) []string {
-			if c.Namespace() != "/chat" {
-				return nil
-			}
-			var out []string
-			for _, r := range c.Rooms() {
-				if name, ok := strings.CutPrefix(r, "#"); ok {
-					out = append(out, name)
-				}
-			}
-			return out
-		},
-		RoomMembers: func(room string) []string {
-			ids := map[string]bool{}
-			for _, c := range e.chat.Sockets("#" + room) {
-				if u, ok := c.Get(chatUserKey); ok {
-					ids[u.(events.UserRef).ID] = true
-				}
-			}
-			return slices.Sorted(maps.Keys(ids))
-		},
-	}
-	if modT != nil {
-		modT(&cfg)
-	}
-	tr, err := presence.NewTracker(cfg)
+	ch, err := core.NewChat(core.ChatConfig{History: noHistory{}, Rooms: e.chat, Logger: logger})
 	if err != nil {
-		t.Fatalf("NewTracker: %v", err)
+		t.Fatal(err)
 	}
-	e.tracker = tr
+	if err := chat.Register(e.chat, chat.Deps{Chat: ch, Authenticate: devAuthn, Logger: logger}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := core.PresenceConfig{
+		Store: e.store, Chat: ch, AfterFunc: e.timers.AfterFunc, Now: e.clock.Now, Logger: logger,
+	}
+	if modP != nil {
+		modP(&cfg)
+	}
+	p, err := core.NewPresence(cfg)
+	if err != nil {
+		t.Fatalf("NewPresence: %v", err)
+	}
+	e.presence = p
 	t.Cleanup(func() {
-		if err := tr.Close(context.Background()); err != nil {
+		if err := p.Close(context.Background()); err != nil {
 			t.Errorf("Close: %v", err)
 		}
 	})
 	deps := presence.Deps{
-		Tracker: tr, Logger: logger,
-		Authenticate: func(c namespaces.Conn) (events.UserRef, error) {
+		Presence: p, Logger: logger,
+		Authenticate: func(c namespaces.Conn) (auth.Identity, error) {
 			var a struct{ UserID, Name string }
 			if err := decodeAuth(c, &a); err != nil || a.UserID == "" {
-				return events.UserRef{}, events.NewError(events.CodeUnauthorized, "who are you?")
+				return auth.Identity{}, events.NewError(events.CodeUnauthorized, "who are you?")
 			}
-			return events.UserRef{ID: a.UserID, Name: a.Name}, nil
+			return auth.Identity{User: events.UserRef{ID: a.UserID, Name: a.Name}}, nil
 		},
 	}
 	if modD != nil {
@@ -198,21 +189,29 @@ func (e *env) connect(t *testing.T, id, uid string) *namespacestest.Conn {
 	return c
 }
 
-// chatConnect connects /chat socket id as user uid, tracked like the
-// composition root tracks chat sockets, in the rooms.
+// chatConnect connects /chat socket id as user uid (the chat core tracks
+// it) and joins it to the rooms.
 func (e *env) chatConnect(t *testing.T, id, uid string, rooms ...string) *namespacestest.Conn {
 	t.Helper()
-	c, err := e.chat.Connect(id, nil)
+	c, err := e.chat.Connect(id, map[string]string{"userId": uid, "name": "Name " + uid})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close("test over") })
-	c.Set(chatUserKey, user(uid))
 	for _, r := range rooms {
-		c.Join("#" + r)
+		joinRoom(t, c, r)
 	}
-	e.tracker.Connect(c, user(uid))
 	return c
+}
+
+func joinRoom(t *testing.T, c *namespacestest.Conn, room string) {
+	t.Helper()
+	mustOK(t, c, events.JoinRoom, events.JoinRoomRequest{Room: room})
+}
+
+func leaveRoom(t *testing.T, c *namespacestest.Conn, room string) {
+	t.Helper()
+	mustOK(t, c, events.LeaveRoom, events.LeaveRoomRequest{Room: room})
 }
 
 // online is the expected state of a connected user, normalized (see norm).
@@ -255,31 +254,14 @@ func statusesOf(t *testing.T, c *namespacestest.Conn, uid string) []events.Prese
 	return slices.DeleteFunc(statuses(t, c), func(s events.PresenceState) bool { return s.UserID != uid })
 }
 
-func call[Req, Resp any](t *testing.T, c *namespacestest.Conn, ev events.Inbound[Req, Resp], req Req) events.Result[Resp] {
-	t.Helper()
-	res, err := namespacestest.Call(c, ev, req)
-	if err != nil {
-		t.Fatalf("%s: %v", ev.Name(), err)
-	}
-	return res
-}
-
 func mustOK[Req, Resp any](t *testing.T, c *namespacestest.Conn, ev events.Inbound[Req, Resp], req Req) Resp {
 	t.Helper()
-	res := call(t, c, ev, req)
-	if !res.OK {
-		t.Fatalf("%s(%+v) failed: %+v", ev.Name(), req, res.Error)
-	}
-	return res.Data
+	return namespacestest.MustOK(t, c, ev, req)
 }
 
 func mustFail[Req, Resp any](t *testing.T, c *namespacestest.Conn, ev events.Inbound[Req, Resp], req Req, code events.Code) *events.Error {
 	t.Helper()
-	res := call(t, c, ev, req)
-	if res.OK || res.Error.Code != code {
-		t.Fatalf("%s(%+v) = %+v (error %+v), want %s", ev.Name(), req, res, res.Error, code)
-	}
-	return res.Error
+	return namespacestest.MustFail(t, c, ev, req, code)
 }
 
 func subscribe(t *testing.T, c *namespacestest.Conn, rooms, ids []string) []events.PresenceState {

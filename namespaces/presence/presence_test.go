@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parley-rt/parley/core"
 	"github.com/parley-rt/parley/events"
+	"github.com/parley-rt/parley/internal/auth"
 	"github.com/parley-rt/parley/namespaces"
 	"github.com/parley-rt/parley/namespaces/namespacestest"
 	"github.com/parley-rt/parley/namespaces/presence"
@@ -18,29 +20,29 @@ import (
 
 func TestNewTrackerRejectsBadConfig(t *testing.T) {
 	t.Parallel()
-	for name, cfg := range map[string]presence.TrackerConfig{
+	for name, cfg := range map[string]core.PresenceConfig{
 		"no store":           {},
 		"negative remember":  {Store: newFakeStore(), Remembered: -1},
 		"negative w timeout": {Store: newFakeStore(), WriteTimeout: -1},
+		"negative users":     {Store: newFakeStore(), MaxWatchedUsers: -1},
 	} {
-		if _, err := presence.NewTracker(cfg); err == nil {
-			t.Errorf("%s: NewTracker accepted %+v", name, cfg)
+		if _, err := core.NewPresence(cfg); err == nil {
+			t.Errorf("%s: NewPresence accepted %+v", name, cfg)
 		}
 	}
 }
 
 func TestRegisterRejectsBadDeps(t *testing.T) {
 	t.Parallel()
-	tr, err := presence.NewTracker(presence.TrackerConfig{Store: newFakeStore()})
+	tr, err := core.NewPresence(core.PresenceConfig{Store: newFakeStore()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	auth := func(namespaces.Conn) (events.UserRef, error) { return user("u"), nil }
+	authn := func(namespaces.Conn) (auth.Identity, error) { return auth.Identity{User: user("u")}, nil }
 	for name, deps := range map[string]presence.Deps{
-		"no tracker":       {Authenticate: auth},
-		"no authenticate":  {Tracker: tr},
-		"negative users":   {Tracker: tr, Authenticate: auth, MaxWatchedUsers: -1},
-		"negative timeout": {Tracker: tr, Authenticate: auth, HandlerTimeout: -1},
+		"no presence":      {Authenticate: authn},
+		"no authenticate":  {Presence: tr},
+		"negative timeout": {Presence: tr, Authenticate: authn, HandlerTimeout: -1},
 	} {
 		if err := presence.Register(namespacestest.NewNamespace("/presence"), deps); err == nil {
 			t.Errorf("%s: Register accepted %+v", name, deps)
@@ -69,13 +71,13 @@ func TestAuthentication(t *testing.T) {
 	if !errors.As(err, &ee) || ee.Code != events.CodeUnauthorized {
 		t.Fatalf("err = %v, want unauthorized", err)
 	}
-	if len(e.ns.Sockets()) != 0 || e.tracker.Connections("") != 0 {
+	if len(e.ns.Sockets()) != 0 || e.presence.Connections("") != 0 {
 		t.Fatal("a refused socket is connected or tracked")
 	}
 
 	secret := errors.New("identity provider down")
 	e = newEnv(t, nil, func(d *presence.Deps) {
-		d.Authenticate = func(namespaces.Conn) (events.UserRef, error) { return events.UserRef{}, secret }
+		d.Authenticate = func(namespaces.Conn) (auth.Identity, error) { return auth.Identity{}, secret }
 	})
 	_, err = e.ns.Connect("s1", nil)
 	if !errors.As(err, &ee) || ee.Code != events.CodeUnauthorized || strings.Contains(ee.Message, "down") {
@@ -91,7 +93,7 @@ func TestAuthentication(t *testing.T) {
 // its last connection.
 func TestOnlineAcrossNamespacesAndGrace(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, func(c *presence.TrackerConfig) { c.Grace = 3 * time.Second }, nil)
+	e := newEnv(t, func(c *core.PresenceConfig) { c.Grace = 3 * time.Second }, nil)
 	alice := e.connect(t, "a1", "alice")
 	subscribe(t, alice, nil, []string{"bob"})
 
@@ -101,7 +103,7 @@ func TestOnlineAcrossNamespacesAndGrace(t *testing.T) {
 	if got := statusesOf(t, alice, "bob"); !slices.Equal(got, want) {
 		t.Fatalf("alice saw %+v, want %+v", got, want)
 	}
-	if n := e.tracker.Connections("bob"); n != 2 {
+	if n := e.presence.Connections("bob"); n != 2 {
 		t.Fatalf("connections %d", n)
 	}
 
@@ -145,7 +147,7 @@ func TestReconnectWithinGraceDoesNotFlap(t *testing.T) {
 	before := len(statusesOf(t, alice, "bob"))
 	b1.Close("transport close")
 	timer := e.timers.Pending()[0]
-	if timer.D != presence.DefaultGrace {
+	if timer.D != core.DefaultGrace {
 		t.Fatalf("grace %v", timer.D)
 	}
 	b2 := e.connect(t, "b2", "bob")
@@ -171,7 +173,7 @@ func TestReconnectWithinGraceDoesNotFlap(t *testing.T) {
 
 func TestNegativeGraceGoesOfflineAtOnce(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, func(c *presence.TrackerConfig) { c.Grace = -1 }, nil)
+	e := newEnv(t, func(c *core.PresenceConfig) { c.Grace = -1 }, nil)
 	alice := e.connect(t, "a1", "alice")
 	subscribe(t, alice, nil, []string{"bob"})
 	b := e.chatConnect(t, "b1", "bob")
@@ -285,12 +287,11 @@ func TestSubscribeRooms(t *testing.T) {
 	}
 	// carol joins general: delivered at once, and watched from then on.
 	carolIn := e.chatConnect(t, "c3", "carol")
-	carolIn.Join("#general")
-	e.tracker.Joined("general", "carol")
+	joinRoom(t, carolIn, "general")
 	if s := statusesOf(t, alice, "carol"); len(s) != 1 || s[0].Connections != 3 {
 		t.Fatalf("after joining alice saw carol %+v", s)
 	}
-	if _, err := e.tracker.SetStatus("carol", events.UserAway); err != nil {
+	if _, err := e.presence.SetStatus("carol", events.UserAway); err != nil {
 		t.Fatal(err)
 	}
 	if s := statusesOf(t, alice, "carol"); len(s) != 2 || s[1].Status != events.StatusAway {
@@ -303,8 +304,8 @@ func TestSubscribeRooms(t *testing.T) {
 		t.Fatalf("carol is still watched after leaving: %+v", s)
 	}
 	// bob leaves general: no longer watched.
-	bob.Leave("#general")
-	bob2.Leave("#general")
+	leaveRoom(t, bob, "general")
+	leaveRoom(t, bob2, "general")
 	n := len(statusesOf(t, alice, "bob"))
 	bob2.Close("transport close")
 	if s := statusesOf(t, alice, "bob"); len(s) != n {
@@ -312,7 +313,7 @@ func TestSubscribeRooms(t *testing.T) {
 	}
 	// Unsubscribing the room stops everything.
 	mustOK(t, alice, events.Unsubscribe, events.WatchRequest{Rooms: []string{"general"}})
-	e.tracker.Joined("general", "carol")
+	e.chatConnect(t, "c4", "carol", "general")
 	if s := statusesOf(t, alice, "carol"); len(s) != 2 {
 		t.Fatalf("after unsubscribe alice saw %+v", s)
 	}
@@ -343,16 +344,7 @@ func TestUnsubscribe(t *testing.T) {
 
 func TestSubscribeRejects(t *testing.T) {
 	t.Parallel()
-	forbidden := events.NewError(events.CodeForbidden, "not in room secret")
-	e := newEnv(t, nil, func(d *presence.Deps) {
-		d.MaxWatchedUsers, d.MaxWatchedRooms = 3, 2
-		d.Authorize = func(_ namespaces.Conn, room string) error {
-			if room == "secret" {
-				return forbidden
-			}
-			return nil
-		}
-	})
+	e := newEnv(t, func(c *core.PresenceConfig) { c.MaxWatchedUsers, c.MaxWatchedRooms = 3, 2 }, nil)
 	e.store.mu.Lock()
 	e.store.readErr = errors.New("database is locked")
 	e.store.mu.Unlock()
@@ -371,7 +363,7 @@ func TestSubscribeRejects(t *testing.T) {
 
 	mustFail(t, c, events.Subscribe, events.WatchRequest{Rooms: []string{"a b"}}, events.CodeBadRequest)
 	mustFail(t, c, events.Subscribe, events.WatchRequest{Rooms: []string{"ok", "#x"}}, events.CodeBadRequest)
-	if got := mustFail(t, c, events.Subscribe, events.WatchRequest{Rooms: []string{"ok", "secret"}}, events.CodeForbidden); got.Message != forbidden.Message {
+	if got := mustFail(t, c, events.Subscribe, events.WatchRequest{Rooms: []string{"ok", "private:secret"}}, events.CodeForbidden); !strings.Contains(got.Message, "private") {
 		t.Fatalf("message %q", got.Message)
 	}
 	mustFail(t, c, events.Subscribe, events.WatchRequest{UserIDs: []string{""}}, events.CodeBadRequest)
@@ -390,7 +382,6 @@ func TestWatchersReleasedOnDisconnect(t *testing.T) {
 	subscribe(t, alice, []string{"general"}, []string{"bob"})
 	alice.Close("transport close")
 	e.chatConnect(t, "b1", "bob", "general")
-	e.tracker.Joined("general", "bob")
 	if s := statusesOf(t, alice, "bob"); len(s) != 0 {
 		t.Fatalf("a closed socket was delivered %+v", s)
 	}
@@ -406,7 +397,7 @@ func TestCloseWritesLastSeen(t *testing.T) {
 	b.Close("transport close")
 	bobLeft := e.clock.ms()
 	e.clock.advance(2 * time.Second)
-	if err := e.tracker.Close(context.Background()); err != nil {
+	if err := e.presence.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if ms, _ := e.store.get("alice"); ms != e.clock.ms() {
@@ -420,23 +411,23 @@ func TestCloseWritesLastSeen(t *testing.T) {
 	}
 	// After Close nothing is tracked and nothing is written.
 	writes := e.store.writes
-	c, err := e.chat.Connect("late", nil)
+	c, err := e.ns.Connect("late", map[string]string{"userId": "late", "name": "Late"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.tracker.Connect(c, user("late"))
+	_ = e.presence.Track(c, user("late")) // after Close: nothing to refuse
 	c.Close("transport close")
-	if e.tracker.Connections("late") != 0 || e.store.writes != writes {
+	if e.presence.Connections("late") != 0 || e.store.writes != writes {
 		t.Fatal("the tracker worked after Close")
 	}
-	if err := e.tracker.Close(context.Background()); err != nil {
+	if err := e.presence.Close(context.Background()); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
 }
 
 func TestRememberedIsBounded(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, func(c *presence.TrackerConfig) { c.Grace, c.Remembered = -1, 2 }, nil)
+	e := newEnv(t, func(c *core.PresenceConfig) { c.Grace, c.Remembered = -1, 2 }, nil)
 	for _, u := range []string{"u1", "u2", "u3"} {
 		e.chatConnect(t, u, u).Close("transport close")
 	}
@@ -453,7 +444,7 @@ func TestRememberedIsBounded(t *testing.T) {
 // offline with its last-seen time written.
 func TestConcurrentChurn(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, func(c *presence.TrackerConfig) {
+	e := newEnv(t, func(c *core.PresenceConfig) {
 		c.Grace = time.Millisecond
 		c.AfterFunc = nil
 		c.Now = nil
@@ -475,7 +466,6 @@ func TestConcurrentChurn(t *testing.T) {
 					return
 				}
 				ch := e.chatConnect(t, "chat-"+sid, id, "room")
-				e.tracker.Joined("room", id)
 				_, _ = namespacestest.Call(c, events.SetStatus, events.SetStatusRequest{Status: events.UserAway})
 				if (i+j)%3 == 0 {
 					_, _ = namespacestest.Call(watcher, events.Subscribe, events.WatchRequest{UserIDs: []string{id}})
@@ -489,7 +479,7 @@ func TestConcurrentChurn(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	for _, id := range ids {
 		for {
-			if _, ok := e.store.get(id); ok && e.tracker.Connections(id) == 0 {
+			if _, ok := e.store.get(id); ok && e.presence.Connections(id) == 0 {
 				break
 			}
 			if time.Now().After(deadline) {

@@ -1,4 +1,4 @@
-package presence
+package core
 
 import (
 	"cmp"
@@ -10,22 +10,29 @@ import (
 	"time"
 
 	"github.com/parley-rt/parley/events"
+	"github.com/parley-rt/parley/internal/auth"
 	"github.com/parley-rt/parley/namespaces"
 )
 
-// Defaults for the zero values of TrackerConfig fields.
+// Defaults for the zero values of PresenceConfig fields.
 const (
 	DefaultGrace      = 5 * time.Second
 	DefaultRemembered = 100_000
 	// DefaultWriteTimeout bounds one last-seen write.
 	DefaultWriteTimeout = 5 * time.Second
+	// DefaultMaxWatchedUsers and DefaultMaxWatchedRooms bound what one
+	// watcher follows in all (one request names at most
+	// events.MaxWatchItems of each).
+	DefaultMaxWatchedUsers = 1000
+	DefaultMaxWatchedRooms = 100
 )
 
-// ErrClosed is returned by Tracker methods called after Close.
-var ErrClosed = errors.New("presence: tracker closed")
+// ErrClosed is returned by Presence methods called after Close.
+var ErrClosed = errors.New("core: presence closed")
 
-// Store is durable last-seen state; package store's Presence implements it.
-type Store interface {
+// PresenceStore is durable last-seen state; StorePresence adapts package
+// store's Presence to it.
+type PresenceStore interface {
 	// SetLastSeen records that the user went offline at ms (Unix ms).
 	SetLastSeen(ctx context.Context, userID, name string, ms int64) error
 	// LastSeen returns the records of the users that have one.
@@ -39,20 +46,25 @@ type StoredSeen struct {
 	At   int64
 }
 
-// TrackerConfig configures a Tracker. NewTracker copies it.
-type TrackerConfig struct {
+// PresenceConfig configures a Presence. NewPresence copies it.
+type PresenceConfig struct {
 	// Store keeps last-seen times. Required.
-	Store Store
+	Store PresenceStore
+	// Chat, when set, is the chat whose sockets count as connections
+	// (Chat.Open tracks them) and whose rooms can be watched. NewPresence
+	// attaches itself to it; a Chat takes one Presence.
+	Chat *Chat
+	// MaxConnectionsPerUser caps one user's tracked connections: Track
+	// disconnects a connection beyond it. Zero means no cap.
+	MaxConnectionsPerUser int
+	// MaxWatchedUsers and MaxWatchedRooms bound what one Watch follows;
+	// Subscribe beyond them fails with forbidden. Zero means
+	// DefaultMaxWatchedUsers and DefaultMaxWatchedRooms.
+	MaxWatchedUsers int
+	MaxWatchedRooms int
 	// Grace is how long a user without a connection stays online. Zero
 	// means DefaultGrace; negative means none (offline at once).
 	Grace time.Duration
-	// RoomsOf returns the chat rooms a connection is in (room names, not
-	// adapter keys); nil for a connection of another namespace. nil means
-	// no connection is in a room.
-	RoomsOf func(c namespaces.Conn) []string
-	// RoomMembers returns the ids of the users present in a chat room. nil
-	// means rooms have no members.
-	RoomMembers func(room string) []string
 	// AfterFunc starts the grace timers: it calls f once after d unless the
 	// returned stop function is called first (stop reports whether it
 	// prevented the call, as time.Timer.Stop does). nil means
@@ -71,10 +83,10 @@ type TrackerConfig struct {
 	Logger *slog.Logger
 }
 
-// Tracker is the presence state of every user with a connection, and the
+// Presence is the presence state of every user with a connection, and the
 // index of watchers by user and by room. See the package documentation.
-type Tracker struct {
-	cfg TrackerConfig
+type Presence struct {
+	cfg PresenceConfig
 
 	mu     sync.Mutex
 	users  map[string]*user // connected or within the grace period
@@ -115,24 +127,25 @@ type seen struct {
 	ms   int64
 }
 
-// NewTracker returns a Tracker; it starts no goroutine.
-func NewTracker(cfg TrackerConfig) (*Tracker, error) {
+// NewPresence returns a Presence, attached to cfg.Chat when set; it starts
+// no goroutine.
+func NewPresence(cfg PresenceConfig) (*Presence, error) {
 	switch {
 	case cfg.Store == nil:
-		return nil, errors.New("presence: TrackerConfig.Store is nil")
-	case cfg.Remembered < 0:
-		return nil, errors.New("presence: TrackerConfig.Remembered is negative")
-	case cfg.WriteTimeout < 0:
-		return nil, errors.New("presence: TrackerConfig.WriteTimeout is negative")
+		return nil, errors.New("core: PresenceConfig.Store is nil")
+	case cfg.Remembered < 0, cfg.WriteTimeout < 0, cfg.MaxConnectionsPerUser < 0, cfg.MaxWatchedUsers < 0, cfg.MaxWatchedRooms < 0:
+		return nil, errors.New("core: a PresenceConfig bound is negative")
+	case cfg.Chat != nil && cfg.Chat.presence != nil:
+		return nil, errors.New("core: the chat has a Presence already")
 	}
 	if cfg.Grace == 0 {
 		cfg.Grace = DefaultGrace
 	}
-	if cfg.RoomsOf == nil {
-		cfg.RoomsOf = func(namespaces.Conn) []string { return nil }
+	if cfg.MaxWatchedUsers == 0 {
+		cfg.MaxWatchedUsers = DefaultMaxWatchedUsers
 	}
-	if cfg.RoomMembers == nil {
-		cfg.RoomMembers = func(string) []string { return nil }
+	if cfg.MaxWatchedRooms == 0 {
+		cfg.MaxWatchedRooms = DefaultMaxWatchedRooms
 	}
 	if cfg.AfterFunc == nil {
 		cfg.AfterFunc = func(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
@@ -149,21 +162,49 @@ func NewTracker(cfg TrackerConfig) (*Tracker, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Tracker{
+	t := &Presence{
 		cfg:    cfg,
 		users:  map[string]*user{},
 		gone:   map[string]goneUser{},
 		byUser: map[string]map[*Watch]struct{}{},
 		byRoom: map[string]map[*Watch]struct{}{},
-	}, nil
+	}
+	if cfg.Chat != nil {
+		cfg.Chat.presence = t
+	}
+	return t, nil
 }
 
-func (t *Tracker) nowMS() int64 { return t.cfg.Now().UnixMilli() }
+// roomsOf returns the chat rooms c is in (none for a socket of another
+// namespace).
+func (t *Presence) roomsOf(c namespaces.Conn) []string {
+	if t.cfg.Chat == nil {
+		return nil
+	}
+	return t.cfg.Chat.roomsOf(c)
+}
 
-// Connect counts c as a connection of u until c disconnects. The first
-// connection makes the user online (or ends its grace period); the change
-// is delivered to the user's watchers. After Close it does nothing.
-func (t *Tracker) Connect(c namespaces.Conn, u events.UserRef) {
+// roomMembers returns the ids of the users present in a chat room.
+func (t *Presence) roomMembers(room string) []string {
+	if t.cfg.Chat == nil {
+		return nil
+	}
+	var ids []string
+	for _, u := range t.cfg.Chat.Members(room) {
+		ids = append(ids, u.ID)
+	}
+	return ids
+}
+
+func (t *Presence) nowMS() int64 { return t.cfg.Now().UnixMilli() }
+
+// Track counts c as a connection of u until c disconnects (untracking it).
+// The first connection makes the user online (or ends its grace period);
+// the change is delivered to the user's watchers. A connection beyond
+// MaxConnectionsPerUser is disconnected (the handshake refuses most of
+// them; this catches the ones that raced) and Track returns
+// ErrTooManyConnections. After Close it does nothing.
+func (t *Presence) Track(c namespaces.Conn, u events.UserRef) error {
 	entry := &conn{c: c}
 	// Registered first: a socket that disconnects while Connect runs either
 	// runs this function or has a done context, checked below.
@@ -171,7 +212,7 @@ func (t *Tracker) Connect(c namespaces.Conn, u events.UserRef) {
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
-		return
+		return nil
 	}
 	st := t.users[u.ID]
 	if st == nil {
@@ -182,14 +223,26 @@ func (t *Tracker) Connect(c namespaces.Conn, u events.UserRef) {
 	t.stopGraceLocked(st)
 	st.conns[entry] = struct{}{}
 	t.changedLocked(st)
+	n := len(st.conns)
 	t.mu.Unlock()
 	if c.Context().Err() != nil {
 		t.disconnect(u.ID, entry) // idempotent
+		return nil
 	}
+	if max := t.cfg.MaxConnectionsPerUser; max > 0 && n > max {
+		t.cfg.Logger.Info("too many connections; disconnecting", "user", u.ID, "nsp", c.Namespace(), "socket", c.ID())
+		c.Disconnect()
+		return ErrTooManyConnections
+	}
+	return nil
 }
 
+// ErrTooManyConnections is returned by Track for a connection beyond
+// PresenceConfig.MaxConnectionsPerUser.
+var ErrTooManyConnections = errors.New("core: too many connections for one user")
+
 // Connections returns how many connections the user has now.
-func (t *Tracker) Connections(userID string) int {
+func (t *Presence) Connections(userID string) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if u := t.users[userID]; u != nil {
@@ -198,7 +251,7 @@ func (t *Tracker) Connections(userID string) int {
 	return 0
 }
 
-func (t *Tracker) disconnect(userID string, entry *conn) {
+func (t *Presence) disconnect(userID string, entry *conn) {
 	var write *seen
 	t.mu.Lock()
 	u := t.users[userID]
@@ -232,7 +285,7 @@ func (t *Tracker) disconnect(userID string, entry *conn) {
 	}
 }
 
-func (t *Tracker) stopGraceLocked(u *user) {
+func (t *Presence) stopGraceLocked(u *user) {
 	if u.grace != nil {
 		u.grace.stop()
 		u.grace = nil
@@ -240,7 +293,7 @@ func (t *Tracker) stopGraceLocked(u *user) {
 }
 
 // graceExpired runs on the timer's goroutine.
-func (t *Tracker) graceExpired(userID string, g *graceTimer) {
+func (t *Presence) graceExpired(userID string, g *graceTimer) {
 	t.mu.Lock()
 	u := t.users[userID]
 	if t.closed || u == nil || u.grace != g {
@@ -256,7 +309,7 @@ func (t *Tracker) graceExpired(userID string, g *graceTimer) {
 
 // offlineLocked forgets the user, remembers it as gone and delivers its
 // offline state. It returns the last-seen write to make after unlocking.
-func (t *Tracker) offlineLocked(u *user) seen {
+func (t *Presence) offlineLocked(u *user) seen {
 	delete(t.users, u.ref.ID)
 	if _, ok := t.gone[u.ref.ID]; !ok {
 		t.order = append(t.order, u.ref.ID)
@@ -272,7 +325,7 @@ func (t *Tracker) offlineLocked(u *user) seen {
 	return seen{user: u.ref, ms: u.leftAt}
 }
 
-func (t *Tracker) write(w seen) {
+func (t *Presence) write(w seen) {
 	ctx, cancel := context.WithTimeout(context.Background(), t.cfg.WriteTimeout)
 	defer cancel()
 	if err := t.cfg.Store.SetLastSeen(ctx, w.user.ID, w.user.Name, w.ms); err != nil {
@@ -282,7 +335,7 @@ func (t *Tracker) write(w seen) {
 
 // SetStatus sets the chosen status of a connected user and returns its
 // state; the change is delivered to its watchers.
-func (t *Tracker) SetStatus(userID string, s events.UserStatus) (events.PresenceState, error) {
+func (t *Presence) SetStatus(userID string, s events.UserStatus) (events.PresenceState, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
@@ -290,17 +343,17 @@ func (t *Tracker) SetStatus(userID string, s events.UserStatus) (events.Presence
 	}
 	u := t.users[userID]
 	if u == nil {
-		return events.PresenceState{}, errors.New("presence: SetStatus for a user without a connection")
+		return events.PresenceState{}, errors.New("core: SetStatus for a user without a connection")
 	}
 	u.status = s
 	t.changedLocked(u)
 	return t.onlineState(u), nil
 }
 
-// Joined tells the tracker that a user's first socket joined a chat room:
+// joined tells presence that a user's first socket joined a chat room:
 // the room's watchers now watch the user and receive its state. Chat calls
-// it (through the composition root) under the room's lock.
-func (t *Tracker) Joined(room, userID string) {
+// it under the room's lock.
+func (t *Presence) joined(room, userID string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	ws := t.byRoom[room]
@@ -320,7 +373,7 @@ func (t *Tracker) Joined(room, userID string) {
 // past ctx's deadline, each bounded by WriteTimeout, since a time lost at
 // shutdown would show users as seen long before; it then returns ctx.Err()
 // if ctx ended. Later calls return nil at once.
-func (t *Tracker) Close(ctx context.Context) error {
+func (t *Presence) Close(ctx context.Context) error {
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
@@ -353,7 +406,7 @@ func (t *Tracker) Close(ctx context.Context) error {
 // changedLocked delivers the user's state when it differs from the last
 // one delivered. Nothing is delivered while the user has no connection
 // (the grace period).
-func (t *Tracker) changedLocked(u *user) {
+func (t *Presence) changedLocked(u *user) {
 	if len(u.conns) == 0 {
 		return
 	}
@@ -366,14 +419,14 @@ func (t *Tracker) changedLocked(u *user) {
 	u.shown = st
 	var rooms []string
 	for e := range u.conns {
-		rooms = append(rooms, t.cfg.RoomsOf(e.c)...)
+		rooms = append(rooms, t.roomsOf(e.c)...)
 	}
 	t.deliverLocked(u.ref.ID, rooms, st)
 }
 
 // deliverLocked hands st to the watchers of the user and of the rooms, each
 // once.
-func (t *Tracker) deliverLocked(userID string, rooms []string, st events.PresenceState) {
+func (t *Presence) deliverLocked(userID string, rooms []string, st events.PresenceState) {
 	direct := t.byUser[userID]
 	for w := range direct {
 		w.deliver(st)
@@ -395,7 +448,7 @@ func (t *Tracker) deliverLocked(userID string, rooms []string, st events.Presenc
 
 // onlineState is the state of a tracked user (connected or within its grace
 // period).
-func (t *Tracker) onlineState(u *user) events.PresenceState {
+func (t *Presence) onlineState(u *user) events.PresenceState {
 	return events.PresenceState{
 		UserID:      u.ref.ID,
 		Name:        u.ref.Name,
@@ -412,7 +465,7 @@ func offlineState(id, name string, lastSeen int64) events.PresenceState {
 
 // stateLocked is the state of any user: stored is its last-seen time from
 // the Store, if any.
-func (t *Tracker) stateLocked(id string, stored map[string]StoredSeen) events.PresenceState {
+func (t *Presence) stateLocked(id string, stored map[string]StoredSeen) events.PresenceState {
 	if u := t.users[id]; u != nil {
 		return t.onlineState(u)
 	}
@@ -427,7 +480,7 @@ func (t *Tracker) stateLocked(id string, stored map[string]StoredSeen) events.Pr
 // Watch is one subscriber's set of watched users and rooms. Its methods are
 // safe for concurrent use.
 type Watch struct {
-	t       *Tracker
+	t       *Presence
 	deliver func(events.PresenceState)
 	self    string
 	// users and rooms are guarded by t.mu.
@@ -437,12 +490,12 @@ type Watch struct {
 }
 
 // Watch registers a watcher. deliver receives each state change of the
-// watched users, under the tracker lock: it must not block and must not
+// watched users, under the presence lock: it must not block and must not
 // call the tracker. self, when not empty, is a user watched for the
 // watcher's whole life whose current state is delivered at once (a
 // /presence socket watches its own user, so that a status set in one tab
 // reaches the others).
-func (t *Tracker) Watch(self string, deliver func(events.PresenceState)) (*Watch, error) {
+func (t *Presence) Watch(self string, deliver func(events.PresenceState)) (*Watch, error) {
 	w := &Watch{t: t, deliver: deliver, self: self, users: map[string]struct{}{}, rooms: map[string]struct{}{}}
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -466,7 +519,7 @@ func (w *Watch) Counts() (users, rooms int) {
 // Add starts watching the users and the rooms (names already validated)
 // and returns the snapshot: the current state of those users and of the
 // users present in those rooms, sorted by user id. Registration and
-// snapshot are one step under the tracker lock, so every state delivered
+// snapshot are one step under the presence lock, so every state delivered
 // afterwards is newer than the snapshot. It fails only when the Store
 // cannot be read (the watch is unchanged) or the tracker is closed.
 func (w *Watch) Add(ctx context.Context, userIDs, rooms []string) ([]events.PresenceState, error) {
@@ -493,7 +546,7 @@ func (w *Watch) Add(ctx context.Context, userIDs, rooms []string) ([]events.Pres
 			w.rooms[r] = struct{}{}
 			index(t.byRoom, r, w)
 		}
-		for _, id := range t.cfg.RoomMembers(r) {
+		for _, id := range t.roomMembers(r) {
 			ids[id] = struct{}{}
 		}
 	}
@@ -503,6 +556,44 @@ func (w *Watch) Add(ctx context.Context, userIDs, rooms []string) ([]events.Pres
 	}
 	slices.SortFunc(snap, func(a, b events.PresenceState) int { return cmp.Compare(a.UserID, b.UserID) })
 	return snap, nil
+}
+
+// Subscribe is Add behind the contract's checks, as every transport needs
+// them: room names must be valid and the identity allowed to join each
+// room (the chat's room policy), and the watch must stay within
+// MaxWatchedUsers and MaxWatchedRooms. Errors are *events.Error values.
+func (w *Watch) Subscribe(ctx context.Context, id auth.Identity, req events.WatchRequest) (events.PresenceSnapshot, error) {
+	for _, r := range req.Rooms {
+		if err := checkRoom(r); err != nil {
+			return events.PresenceSnapshot{}, err
+		}
+		if c := w.t.cfg.Chat; c != nil {
+			if err := c.Authorize(id, r); err != nil {
+				return events.PresenceSnapshot{}, err
+			}
+		}
+	}
+	users, rms := w.Counts()
+	if users+len(req.UserIDs) > w.t.cfg.MaxWatchedUsers || rms+len(req.Rooms) > w.t.cfg.MaxWatchedRooms {
+		return events.PresenceSnapshot{}, events.Errorf(events.CodeForbidden,
+			"a connection may watch at most %d users and %d rooms", w.t.cfg.MaxWatchedUsers, w.t.cfg.MaxWatchedRooms)
+	}
+	snap, err := w.Add(ctx, req.UserIDs, req.Rooms)
+	if err != nil {
+		return events.PresenceSnapshot{}, events.WrapError(events.CodeUnavailable, "presence is unavailable", err)
+	}
+	return events.PresenceSnapshot{Users: snap}, nil
+}
+
+// Unsubscribe is Remove behind the room-name check.
+func (w *Watch) Unsubscribe(req events.WatchRequest) error {
+	for _, r := range req.Rooms {
+		if err := checkRoom(r); err != nil {
+			return err
+		}
+	}
+	w.Remove(req.UserIDs, req.Rooms)
+	return nil
 }
 
 // Remove stops watching the users (never self) and the rooms.

@@ -1,4 +1,4 @@
-package server
+package sse
 
 import (
 	"bytes"
@@ -8,39 +8,16 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/gin-gonic/gin"
-
+	"github.com/parley-rt/parley/core"
 	"github.com/parley-rt/parley/events"
-	"github.com/parley-rt/parley/namespaces/chat"
-	"github.com/parley-rt/parley/rooms"
-	"github.com/parley-rt/parley/store"
+	"github.com/parley-rt/parley/internal/auth"
+	"github.com/parley-rt/parley/internal/httpapi"
 )
-
-// Server-sent events: GET /sse/rooms/:room streams a chat room's
-// newChatMessage (with the message id as the event id), userJoined and
-// userLeft; GET /sse/presence streams presence status events.
-//
-// Room streams are fed by one roomFeed per room with readers. Chat only
-// signals a feed that the room has a new message (a non-blocking send); the
-// feed's goroutine then reads the messages after the last one it delivered
-// from the store and hands them to every reader. Reading from the store
-// rather than relaying what chat broadcast keeps each stream in id order,
-// which is commit order: two messages committed concurrently may be
-// broadcast in either order, and a stream resumed from an id must never
-// skip or repeat one. A reader with Last-Event-ID registers with the feed
-// first, then replays the history after that id, then delivers what the
-// feed queued meanwhile, skipping the ids it replayed: no gap, no duplicate.
-//
-// Every reader has a bounded queue (Config.SSEBuffer). Chat, the feed and the
-// presence tracker never wait for a reader: one whose queue is full is
-// dropped, its stream ends, and the client reconnects and resumes.
 
 const (
 	// sseWriteTimeout bounds one write to a stream, so that a reader that
@@ -51,7 +28,19 @@ const (
 )
 
 // errFeedsClosed reports a stream opened during shutdown.
-var errFeedsClosed = errors.New("server: SSE feeds are closed")
+var errFeedsClosed = errors.New("sse: feeds are closed")
+
+// Pager reads a room's history; *core.Chat is one. Page's contract is
+// core.History.Page's: an error that wraps core.ErrNotFound or is a
+// not_found *events.Error means the cursor names no message of the room.
+type Pager interface {
+	Page(ctx context.Context, room, before, after string, limit int) (msgs []events.ChatMessage, hasMore bool, err error)
+}
+
+func isNotFound(err error) bool {
+	var e *events.Error
+	return errors.Is(err, core.ErrNotFound) || errors.As(err, &e) && e.Code == events.CodeNotFound
+}
 
 // sseEvent is one event of a stream.
 type sseEvent struct {
@@ -95,7 +84,7 @@ func (r *sseReader) offer(ev sseEvent) {
 
 // roomFeeds is the set of room feeds with readers.
 type roomFeeds struct {
-	hist history
+	hist Pager
 	size int
 	log  *slog.Logger
 	stop chan struct{} // closed by shutdown: ends every stream and feed
@@ -116,7 +105,7 @@ type roomFeed struct {
 	lastID  string                  // the feed goroutine's own
 }
 
-func newRoomFeeds(h history, size int, log *slog.Logger) *roomFeeds {
+func newRoomFeeds(h Pager, size int, log *slog.Logger) *roomFeeds {
 	return &roomFeeds{hist: h, size: size, log: log, stop: make(chan struct{}), rooms: map[string]*roomFeed{}}
 }
 
@@ -230,13 +219,13 @@ func (f *roomFeeds) deliverNew(feed *roomFeed) error {
 	if feed.lastID == "" {
 		// The room had no message when the feed started: everything is new.
 		// The latest page comes first; older pages are read backwards.
-		page, more, err := f.hist.Page(ctx, feed.room, "", "", store.MaxLimit)
+		page, more, err := f.hist.Page(ctx, feed.room, "", "", events.MaxHistoryLimit)
 		if err != nil {
 			return err
 		}
 		msgs = page
 		for more && len(msgs) > 0 {
-			page, more, err = f.hist.Page(ctx, feed.room, msgs[0].ID, "", store.MaxLimit)
+			page, more, err = f.hist.Page(ctx, feed.room, msgs[0].ID, "", events.MaxHistoryLimit)
 			if err != nil {
 				return err
 			}
@@ -245,7 +234,7 @@ func (f *roomFeeds) deliverNew(feed *roomFeed) error {
 		return f.deliver(feed, msgs)
 	}
 	for {
-		page, more, err := f.hist.Page(ctx, feed.room, "", feed.lastID, store.MaxLimit)
+		page, more, err := f.hist.Page(ctx, feed.room, "", feed.lastID, events.MaxHistoryLimit)
 		if err != nil {
 			return err
 		}
@@ -308,31 +297,84 @@ func (f *roomFeeds) close(ctx context.Context) error {
 	}
 }
 
-// sseRoutes registers the SSE endpoints.
-func (s *Server) sseRoutes(r *gin.Engine) {
-	r.OPTIONS("/sse/*path", s.cors)
-	g := r.Group("/sse", s.cors)
-	g.GET("/rooms/:room", s.sseRoom)
-	g.GET("/presence", s.ssePresence)
+// Config configures a Server.
+type Config struct {
+	// Chat is the application core whose rooms are streamed. Required.
+	Chat *core.Chat
+	// Presence is the presence core for /sse/presence. Required.
+	Presence *core.Presence
+	// Verifier authenticates readers. Required.
+	Verifier *auth.Verifier
+	// Heartbeat is the interval of the comment lines that keep an idle
+	// stream open through proxies. Default 15s.
+	Heartbeat time.Duration
+	// Retry is the reconnection delay streams suggest (retry:). Default 2s.
+	Retry time.Duration
+	// Buffer is how many events a stream queues for a slow reader; beyond
+	// it the stream is closed and the client resumes. Default 256.
+	Buffer int
+	// Logger receives dropped readers and store failures. nil discards.
+	Logger *slog.Logger
 }
+
+// Server serves the SSE streams. It observes the chat core (New registers
+// the observer) and reads history through it.
+type Server struct {
+	cfg   Config
+	feeds *roomFeeds
+}
+
+// New returns the SSE server of cfg and subscribes it to the chat. It
+// starts no goroutine: a room's feed goroutine runs while the room has
+// readers, and Close waits for them.
+func New(cfg Config) *Server {
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = 15 * time.Second
+	}
+	if cfg.Retry <= 0 {
+		cfg.Retry = 2 * time.Second
+	}
+	if cfg.Buffer <= 0 {
+		cfg.Buffer = 256
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, feeds: newRoomFeeds(cfg.Chat, cfg.Buffer, cfg.Logger)}
+	f := s.feeds
+	cfg.Chat.Observe(core.Observer{
+		Message: f.message,
+		Joined:  func(ru events.RoomUser) { f.event(ru.Room, events.UserJoined.Name(), "", ru) },
+		Left:    func(ru events.RoomUser) { f.event(ru.Room, events.UserLeft.Name(), "", ru) },
+	})
+	return s
+}
+
+// Shutdown ends every stream; it does not wait and is safe to call more
+// than once (http.Server.RegisterOnShutdown takes it).
+func (s *Server) Shutdown() { s.feeds.shutdown() }
+
+// Close ends every stream and waits for the feed goroutines.
+func (s *Server) Close(ctx context.Context) error { return s.feeds.close(ctx) }
 
 // sseStream writes one stream.
 type sseStream struct {
-	c   *gin.Context
-	rc  *http.ResponseController
-	buf bytes.Buffer
+	w    http.ResponseWriter
+	path string
+	rc   *http.ResponseController
+	buf  bytes.Buffer
 }
 
 // startStream writes the headers and the retry hint.
-func (s *Server) startStream(c *gin.Context) (*sseStream, error) {
-	h := c.Writer.Header()
+func (s *Server) startStream(w http.ResponseWriter, r *http.Request) (*sseStream, error) {
+	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("Connection", "keep-alive")
 	h.Set("X-Accel-Buffering", "no")
-	c.Status(http.StatusOK)
-	st := &sseStream{c: c, rc: http.NewResponseController(c.Writer)}
-	st.buf.WriteString("retry: " + strconv.FormatInt(s.cfg.SSERetry.Milliseconds(), 10) + "\n\n")
+	w.WriteHeader(http.StatusOK)
+	st := &sseStream{w: w, path: r.URL.Path, rc: http.NewResponseController(w)}
+	st.buf.WriteString("retry: " + strconv.FormatInt(s.cfg.Retry.Milliseconds(), 10) + "\n\n")
 	return st, st.flush()
 }
 
@@ -360,7 +402,7 @@ func (st *sseStream) flush() error {
 	if err := st.rc.SetWriteDeadline(time.Now().Add(sseWriteTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
 		return err
 	}
-	_, err := st.c.Writer.Write(st.buf.Bytes())
+	_, err := st.w.Write(st.buf.Bytes())
 	st.buf.Reset()
 	if err != nil {
 		return err
@@ -372,7 +414,7 @@ func (st *sseStream) flush() error {
 // dropped, the reader's token expires (exp, zero for none) or the server
 // shuts down; skip drops events already written.
 func (s *Server) pump(ctx context.Context, st *sseStream, r *sseReader, exp time.Time, skip func(sseEvent) bool) {
-	tick := time.NewTicker(s.cfg.SSEHeartbeat)
+	tick := time.NewTicker(s.cfg.Heartbeat)
 	defer tick.Stop()
 	var expired <-chan time.Time
 	if !exp.IsZero() {
@@ -401,7 +443,7 @@ func (s *Server) pump(ctx context.Context, st *sseStream, r *sseReader, exp time
 		case <-tick.C:
 			st.comment("heartbeat")
 		case <-r.gone:
-			s.cfg.Logger.Info("sse: slow reader dropped", "path", st.c.Request.URL.Path)
+			s.cfg.Logger.Info("sse: slow reader dropped", "path", st.path)
 			return
 		case <-ctx.Done():
 			return
@@ -411,42 +453,41 @@ func (s *Server) pump(ctx context.Context, st *sseStream, r *sseReader, exp time
 			return // the client reconnects with a new token
 		}
 		if err := st.flush(); err != nil {
-			s.cfg.Logger.Debug("sse: write failed", "path", st.c.Request.URL.Path, "err", err)
+			s.cfg.Logger.Debug("sse: write failed", "path", st.path, "err", err)
 			return
 		}
 	}
 }
 
-// sseRoom streams a chat room: the messages after Last-Event-ID (or
+// Room streams a chat room: the messages after Last-Event-ID (or
 // ?lastEventId=) from history, then live newChatMessage, userJoined and
 // userLeft. The reader authenticates with a bearer token (Authorization or
 // ?token=; optional in dev mode) and needs the right to join the room.
-func (s *Server) sseRoom(c *gin.Context) {
-	room := c.Param("room")
-	if err := rooms.Validate(room); err != nil {
-		apiError(c, events.NewError(events.CodeBadRequest, err.Error()))
+func (s *Server) Room(w http.ResponseWriter, r *http.Request, room string) {
+	if err := core.CheckRoom(room); err != nil {
+		httpapi.WriteError(w, err)
 		return
 	}
-	id := s.httpIdentity(c)
-	if id == nil {
+	id, ok := httpapi.BearerIdentity(w, r, s.cfg.Verifier)
+	if !ok {
 		return
 	}
-	if err := s.auth.canJoin(id, room); err != nil {
-		apiError(c, err)
+	if err := s.cfg.Chat.Authorize(id, room); err != nil {
+		httpapi.WriteError(w, err)
 		return
 	}
-	last := c.GetHeader("Last-Event-ID")
+	last := r.Header.Get("Last-Event-ID")
 	if last == "" {
-		last = c.Query("lastEventId")
+		last = r.URL.Query().Get("lastEventId")
 	}
-	ctx := c.Request.Context()
-	r, release, err := s.feeds.join(ctx, room)
+	ctx := r.Context()
+	rd, release, err := s.feeds.join(ctx, room)
 	if errors.Is(err, errFeedsClosed) {
-		apiError(c, events.NewError(events.CodeUnavailable, "the server is shutting down"))
+		httpapi.WriteError(w, events.NewError(events.CodeUnavailable, "the server is shutting down"))
 		return
 	}
 	if err != nil {
-		s.storeError(c, "sse", err)
+		s.fail(w, err)
 		return
 	}
 	defer release()
@@ -458,17 +499,17 @@ func (s *Server) sseRoom(c *gin.Context) {
 	if last != "" {
 		// The first page is read before the headers are written, so that an
 		// unknown id is still an HTTP error.
-		page, more, err = s.hist.Page(ctx, room, "", last, store.MaxLimit)
-		if errors.Is(err, chat.ErrNotFound) {
-			apiError(c, events.NewError(events.CodeBadRequest, "Last-Event-ID names no message of this room"))
+		page, more, err = s.feeds.hist.Page(ctx, room, "", last, events.MaxHistoryLimit)
+		if isNotFound(err) {
+			httpapi.WriteError(w, events.NewError(events.CodeBadRequest, "Last-Event-ID names no message of this room"))
 			return
 		}
 		if err != nil {
-			s.storeError(c, "sse", err)
+			s.fail(w, err)
 			return
 		}
 	}
-	st, err := s.startStream(c)
+	st, err := s.startStream(w, r)
 	defer st.end()
 	if err != nil {
 		return
@@ -489,62 +530,77 @@ func (s *Server) sseRoom(c *gin.Context) {
 		if !more {
 			break
 		}
-		page, more, err = s.hist.Page(ctx, room, "", pos, store.MaxLimit)
+		page, more, err = s.feeds.hist.Page(ctx, room, "", pos, events.MaxHistoryLimit)
 		if err != nil {
 			s.cfg.Logger.Warn("sse: replay", "room", room, "err", err)
 			return // the client resumes from pos
 		}
 	}
 	// Ids are UUIDv7 strings, whose order is commit order.
-	s.pump(ctx, st, r, id.exp, func(ev sseEvent) bool { return ev.id != "" && pos != "" && ev.id <= pos })
+	s.pump(ctx, st, rd, id.Exp, func(ev sseEvent) bool { return ev.id != "" && pos != "" && ev.id <= pos })
 }
 
-// ssePresence streams status events: first the snapshot of the users named
+// fail answers a store error: an *events.Error as written, anything else as
+// unavailable (logged), nothing when the caller left.
+func (s *Server) fail(w http.ResponseWriter, err error) {
+	if errors.Is(err, context.Canceled) {
+		return
+	}
+	var e *events.Error
+	if !errors.As(err, &e) {
+		s.cfg.Logger.Error("sse: store", "err", err)
+		e = events.NewError(events.CodeUnavailable, "the message store is unavailable; retry later")
+	}
+	httpapi.WriteError(w, e)
+}
+
+// Presence streams status events: first the snapshot of the users named
 // by ?userIds= and present in the chat rooms named by ?rooms= (comma
-// lists), then their changes. Rooms follow the room rules.
-func (s *Server) ssePresence(c *gin.Context) {
-	req := events.WatchRequest{Rooms: splitList(c.Query("rooms")), UserIDs: splitList(c.Query("userIds"))}
+// lists), then their changes. Rooms follow the room policy.
+func (s *Server) Presence(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	req := events.WatchRequest{Rooms: httpapi.SplitList(q.Get("rooms")), UserIDs: httpapi.SplitList(q.Get("userIds"))}
 	if err := req.Validate(); err != nil {
-		apiError(c, err)
+		httpapi.WriteError(w, err)
 		return
 	}
 	for _, room := range req.Rooms {
-		if err := rooms.Validate(room); err != nil {
-			apiError(c, events.NewError(events.CodeBadRequest, err.Error()))
+		if err := core.CheckRoom(room); err != nil {
+			httpapi.WriteError(w, err)
 			return
 		}
 	}
-	id := s.httpIdentity(c)
-	if id == nil {
+	id, ok := httpapi.BearerIdentity(w, r, s.cfg.Verifier)
+	if !ok {
 		return
 	}
 	for _, room := range req.Rooms {
-		if err := s.auth.canJoin(id, room); err != nil {
-			apiError(c, err)
+		if err := s.cfg.Chat.Authorize(id, room); err != nil {
+			httpapi.WriteError(w, err)
 			return
 		}
 	}
-	r := newSSEReader(s.cfg.SSEBuffer)
-	w, err := s.tracker.Watch("", func(st events.PresenceState) {
+	rd := newSSEReader(s.cfg.Buffer)
+	wt, err := s.cfg.Presence.Watch("", func(st events.PresenceState) {
 		ev, err := newSSEEvent(events.Status.Name(), "", st)
 		if err != nil {
 			s.cfg.Logger.Error("sse: encode", "err", err)
 			return
 		}
-		r.offer(ev)
+		rd.offer(ev)
 	})
 	if err != nil {
-		apiError(c, events.NewError(events.CodeUnavailable, "shutting down"))
+		httpapi.WriteError(w, events.NewError(events.CodeUnavailable, "shutting down"))
 		return
 	}
-	defer w.Close()
-	ctx := c.Request.Context()
-	snap, err := w.Add(ctx, req.UserIDs, req.Rooms)
+	defer wt.Close()
+	ctx := r.Context()
+	snap, err := wt.Add(ctx, req.UserIDs, req.Rooms)
 	if err != nil {
-		s.storeError(c, "sse presence", err)
+		s.fail(w, err)
 		return
 	}
-	st, err := s.startStream(c)
+	st, err := s.startStream(w, r)
 	defer st.end()
 	if err != nil {
 		return
@@ -561,16 +617,5 @@ func (s *Server) ssePresence(c *gin.Context) {
 	if err := st.flush(); err != nil {
 		return
 	}
-	s.pump(ctx, st, r, id.exp, func(sseEvent) bool { return false })
-}
-
-// splitList splits a comma list, dropping blanks and duplicates.
-func splitList(s string) []string {
-	var out []string
-	for _, part := range strings.Split(s, ",") {
-		if part = strings.TrimSpace(part); part != "" && !slices.Contains(out, part) {
-			out = append(out, part)
-		}
-	}
-	return out
+	s.pump(ctx, st, rd, id.Exp, func(sseEvent) bool { return false })
 }

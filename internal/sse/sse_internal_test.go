@@ -1,4 +1,4 @@
-package server
+package sse
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parley-rt/parley/core"
 	"github.com/parley-rt/parley/events"
 	"github.com/parley-rt/parley/store"
 )
@@ -38,7 +39,8 @@ func TestRoomFeedSlowReader(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	f := newRoomFeeds(history{db}, 4, slog.New(slog.DiscardHandler))
+	hist := core.StoreHistory(db)
+	f := newRoomFeeds(hist, 4, slog.New(slog.DiscardHandler))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	slow, releaseSlow, err := f.join(ctx, "r")
@@ -57,7 +59,7 @@ func TestRoomFeedSlowReader(t *testing.T) {
 
 	var want []string
 	for i := range 20 {
-		m, _, err := history{db}.Append(ctx, events.ChatMessage{Room: "r", Sender: events.UserRef{ID: "u", Name: "U"}, Content: fmt.Sprint(i)})
+		m, _, err := hist.Append(ctx, events.ChatMessage{Room: "r", Sender: events.UserRef{ID: "u", Name: "U"}, Content: fmt.Sprint(i)})
 		if err != nil {
 			t.Fatal(err)
 		}

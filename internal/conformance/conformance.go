@@ -1,4 +1,10 @@
-package server
+// Package conformance serves the profile the public Socket.IO and
+// Engine.IO protocol test suites expect (parley conformance, the protocol
+// test server): Socket.IO on /socket.io/ with the "/" and "/custom"
+// namespaces of the suites, and a bare Engine.IO echo server on
+// /engine.io/. It is a test fixture, not part of the product: it keeps no
+// state beyond the engines' and starts no goroutine of its own.
+package conformance
 
 import (
 	"context"
@@ -10,11 +16,11 @@ import (
 	"github.com/parley-rt/parley/socketio"
 )
 
-// ConformanceEngineConfig is the Engine.IO configuration of the conformance
+// EngineConfig is the Engine.IO configuration of the conformance
 // profile, the one the public Socket.IO and Engine.IO protocol test suites
 // expect: pingInterval 300 ms, pingTimeout 200 ms, maxPayload 1e6, CORS
 // open.
-func ConformanceEngineConfig(logger *slog.Logger) engineio.Config {
+func EngineConfig(logger *slog.Logger) engineio.Config {
 	return engineio.Config{
 		PingInterval: 300 * time.Millisecond,
 		PingTimeout:  200 * time.Millisecond,
@@ -24,11 +30,11 @@ func ConformanceEngineConfig(logger *slog.Logger) engineio.Config {
 	}
 }
 
-// RegisterConformance installs the conformance behaviour on "/" and
+// Register installs the conformance behaviour on "/" and
 // "/custom": every connect gets "auth" with its CONNECT auth object; on "/",
 // "message" is echoed as "message-back" and "message-with-ack" is acked with
 // its own arguments, binary included.
-func RegisterConformance(io *socketio.Server) {
+func Register(io *socketio.Server) {
 	emitAuth := func(s *socketio.Socket) { _ = s.Emit("auth", s.Auth()) } // a gone socket needs nothing
 	main := io.Of("/")
 	main.OnConnection(func(s *socketio.Socket) {
@@ -51,7 +57,7 @@ func RegisterConformance(io *socketio.Server) {
 }
 
 // Conformance is the conformance profile: /socket.io/ is a Socket.IO server
-// with RegisterConformance, /engine.io/ a bare Engine.IO echo server with
+// with Register, /engine.io/ a bare Engine.IO echo server with
 // the same settings. Close shuts both down.
 type Conformance struct {
 	mux    *http.ServeMux
@@ -59,18 +65,18 @@ type Conformance struct {
 	engine *engineio.Server
 }
 
-// NewConformance builds the conformance profile.
-func NewConformance(logger *slog.Logger) (*Conformance, error) {
+// New builds the conformance profile.
+func New(logger *slog.Logger) (*Conformance, error) {
 	io, err := socketio.New(socketio.Config{
-		Engine:         ConformanceEngineConfig(logger),
+		Engine:         EngineConfig(logger),
 		ConnectTimeout: time.Second,
 		Logger:         logger,
 	})
 	if err != nil {
 		return nil, err
 	}
-	RegisterConformance(io)
-	ecfg := ConformanceEngineConfig(logger)
+	Register(io)
+	ecfg := EngineConfig(logger)
 	ecfg.OnSession = func(s *engineio.Session) { s.SetHandler(echo{s}) }
 	eng, err := engineio.New(ecfg)
 	if err != nil {

@@ -1,7 +1,6 @@
-package chat
+package core
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -12,12 +11,14 @@ import (
 
 	"github.com/parley-rt/parley/events"
 	"github.com/parley-rt/parley/namespaces"
-	"github.com/parley-rt/parley/rooms"
 )
 
-// session is one connected socket's chat state.
-type session struct {
-	srv  *server
+// Session is one connection's chat state: the rooms it is in and its
+// typing indicators. Its methods have the shape events.Handle takes, so a
+// transport adapter registers them as they are; they return *events.Error
+// values for the client.
+type Session struct {
+	ch   *Chat
 	c    namespaces.Conn
 	user events.UserRef
 	log  *slog.Logger
@@ -36,47 +37,70 @@ type typingTimer struct {
 	stop func() bool
 }
 
-// checkRoom maps an invalid room name to bad_request.
-func checkRoom(name string) error {
-	if err := rooms.Validate(name); err != nil {
-		return events.Errorf(events.CodeBadRequest, "invalid room name: 1 to %d characters of A-Z a-z 0-9 _ . : -", rooms.MaxNameLen)
-	}
-	return nil
-}
-
 // in reports whether the socket is in the adapter room key.
-func (s *session) in(key string) bool { return slices.Contains(s.c.Rooms(), key) }
+func (s *Session) in(key string) bool { return slices.Contains(s.c.Rooms(), key) }
 
 // roomCount counts the chat rooms the socket is in.
-func (s *session) roomCount() int {
+func (s *Session) roomCount() int {
 	n := 0
 	for _, r := range s.c.Rooms() {
-		if strings.HasPrefix(r, RoomKey("")) {
+		if strings.HasPrefix(r, roomPrefix) {
 			n++
 		}
 	}
 	return n
 }
 
-func (s *session) logEmit(err error) {
+func (s *Session) logEmit(err error) {
 	if err != nil {
 		s.log.Warn("emit failed", "err", err)
 	}
 }
 
-func (s *session) joinRoom(ctx context.Context, req events.JoinRoomRequest) (events.JoinRoomResult, error) {
+// Open starts the chat session of a connected socket, whose identity the
+// connection middleware recorded (namespaces.IdentityOf). It counts the
+// connection for presence, adopts the chat rooms the socket is already in
+// (connection state recovery gives a socket back its rooms) and ends
+// everything when the socket disconnects.
+func (ch *Chat) Open(c namespaces.Conn) (*Session, error) {
+	user, ok := namespaces.User(c)
+	if !ok {
+		return nil, errors.New("core: a chat connection without an identity")
+	}
+	if ch.presence != nil {
+		if err := ch.presence.Track(c, user); err != nil {
+			return nil, err
+		}
+	}
+	s := &Session{
+		ch: ch, c: c, user: user, log: ch.cfg.Logger.With("nsp", c.Namespace(), "socket", c.ID()),
+		joined: map[string]struct{}{}, typing: map[string]*typingTimer{},
+	}
+	c.OnDisconnect(s.disconnected)
+	s.resume()
+	return s, nil
+}
+
+// Join joins a room (validated, and allowed by the policy for the
+// connection's current identity) and returns its members and latest
+// history; joining a room the connection is in already is not an error.
+func (s *Session) Join(ctx context.Context, req events.JoinRoomRequest) (events.JoinRoomResult, error) {
 	if err := checkRoom(req.Room); err != nil {
 		return events.JoinRoomResult{}, err
 	}
-	if err := s.srv.deps.Authorize(s.c, req.Room); err != nil {
+	id, ok := namespaces.IdentityOf(s.c)
+	if !ok {
+		return events.JoinRoomResult{}, events.NewError(events.CodeUnauthorized, "no identity")
+	}
+	if err := s.ch.Authorize(id, req.Room); err != nil {
 		return events.JoinRoomResult{}, err
 	}
-	key := RoomKey(req.Room)
+	key := roomKey(req.Room)
 	joinedNow, err := s.join(req.Room, key)
 	if err != nil {
 		return events.JoinRoomResult{}, err
 	}
-	history, _, err := s.srv.deps.History.Page(ctx, req.Room, "", "", events.DefaultHistoryLimit)
+	history, _, err := s.ch.cfg.History.Page(ctx, req.Room, "", "", events.DefaultHistoryLimit)
 	if err != nil {
 		if joinedNow {
 			// Undo the join, so the client may retry from a clean state.
@@ -86,22 +110,22 @@ func (s *session) joinRoom(ctx context.Context, req events.JoinRoomRequest) (eve
 	}
 	return events.JoinRoomResult{
 		Room:    req.Room,
-		Members: s.srv.members(key),
+		Members: s.ch.Members(req.Room),
 		History: nonNil(history),
 	}, nil
 }
 
 // join joins the socket to the room unless it is in already, announcing the
 // user when this is its first socket there. It reports whether it joined.
-func (s *session) join(room, key string) (bool, error) {
-	mu := s.srv.roomLock(key)
+func (s *Session) join(room, key string) (bool, error) {
+	mu := s.ch.roomLock(key)
 	mu.Lock()
 	defer mu.Unlock()
 	if s.in(key) {
 		return false, nil
 	}
-	if s.roomCount() >= s.srv.deps.MaxRooms {
-		return false, events.Errorf(events.CodeForbidden, "a connection may be in at most %d rooms", s.srv.deps.MaxRooms)
+	if s.roomCount() >= s.ch.cfg.MaxRooms {
+		return false, events.Errorf(events.CodeForbidden, "a connection may be in at most %d rooms", s.ch.cfg.MaxRooms)
 	}
 	s.mu.Lock()
 	closed := s.closed
@@ -112,12 +136,10 @@ func (s *session) join(room, key string) (bool, error) {
 	if closed {
 		return false, context.Canceled
 	}
-	first := !s.srv.userPresent(key, s.user.ID, s.c.ID())
+	first := !s.ch.userPresent(key, s.user.ID, s.c.ID())
 	s.c.Join(key)
 	if first {
-		ru := events.RoomUser{Room: room, User: s.user}
-		s.logEmit(events.Emit(s.c.To(key), events.UserJoined, ru))
-		s.srv.deps.Observer.joined(ru)
+		s.ch.announceJoined(s.c, room, key, s.user)
 	}
 	return true, nil
 }
@@ -125,31 +147,30 @@ func (s *session) join(room, key string) (bool, error) {
 // resume adopts the chat rooms a socket is already in when it connects:
 // connection state recovery gives a socket back its rooms, and the room
 // must hear that its user is back (the disconnect announced userLeft).
-func (s *session) resume() {
+func (s *Session) resume() {
 	for _, key := range s.c.Rooms() {
 		room, ok := strings.CutPrefix(key, roomPrefix)
 		if !ok {
 			continue
 		}
-		mu := s.srv.roomLock(key)
+		mu := s.ch.roomLock(key)
 		mu.Lock()
 		s.mu.Lock()
 		s.joined[room] = struct{}{}
 		s.mu.Unlock()
-		if !s.srv.userPresent(key, s.user.ID, s.c.ID()) {
-			ru := events.RoomUser{Room: room, User: s.user}
-			s.logEmit(events.Emit(s.c.To(key), events.UserJoined, ru))
-			s.srv.deps.Observer.joined(ru)
+		if !s.ch.userPresent(key, s.user.ID, s.c.ID()) {
+			s.ch.announceJoined(s.c, room, key, s.user)
 		}
 		mu.Unlock()
 	}
 }
 
-func (s *session) leaveRoom(_ context.Context, req events.LeaveRoomRequest) (events.LeaveRoomResult, error) {
+// Leave leaves a room; not_found when the connection is not in it.
+func (s *Session) Leave(_ context.Context, req events.LeaveRoomRequest) (events.LeaveRoomResult, error) {
 	if err := checkRoom(req.Room); err != nil {
 		return events.LeaveRoomResult{}, err
 	}
-	if !s.leave(req.Room, RoomKey(req.Room)) {
+	if !s.leave(req.Room, roomKey(req.Room)) {
 		return events.LeaveRoomResult{}, events.Errorf(events.CodeNotFound, "not in room %q", req.Room)
 	}
 	return events.LeaveRoomResult{Room: req.Room}, nil
@@ -158,8 +179,8 @@ func (s *session) leaveRoom(_ context.Context, req events.LeaveRoomRequest) (eve
 // leave takes the socket out of the room, ending its typing state there
 // and announcing the user's departure when this was its last socket. It
 // reports false when the socket was not in the room.
-func (s *session) leave(room, key string) bool {
-	mu := s.srv.roomLock(key)
+func (s *Session) leave(room, key string) bool {
+	mu := s.ch.roomLock(key)
 	mu.Lock()
 	defer mu.Unlock()
 	if !s.in(key) {
@@ -170,42 +191,34 @@ func (s *session) leave(room, key string) bool {
 	delete(s.joined, room)
 	s.mu.Unlock()
 	s.c.Leave(key)
-	if !s.srv.userPresent(key, s.user.ID, s.c.ID()) {
-		ru := events.RoomUser{Room: room, User: s.user}
-		s.logEmit(events.Emit(s.srv.ns.To(key), events.UserLeft, ru))
-		s.srv.deps.Observer.left(ru)
+	if !s.ch.userPresent(key, s.user.ID, s.c.ID()) {
+		s.ch.announceLeft(room, key, s.user)
 	}
 	return true
 }
 
-func (s *session) chatMessage(ctx context.Context, req events.ChatMessageRequest) (events.ChatMessage, error) {
+// Post posts a message to a room the connection is in (forbidden
+// otherwise) and returns the stored message: the original one for a
+// resend of a known clientMsgId, which is not broadcast again.
+func (s *Session) Post(ctx context.Context, req events.ChatMessageRequest) (events.ChatMessage, error) {
 	if err := checkRoom(req.Room); err != nil {
 		return events.ChatMessage{}, err
 	}
-	key := RoomKey(req.Room)
-	if !s.in(key) {
+	if !s.in(roomKey(req.Room)) {
 		return events.ChatMessage{}, events.Errorf(events.CodeForbidden, "join room %q before posting to it", req.Room)
 	}
-	msg := events.ChatMessage{Room: req.Room, Sender: s.user, Content: req.TrimmedContent()}
-	if req.ClientMsgID != nil {
-		msg.ClientMsgID = *req.ClientMsgID
-	}
-	stored, created, err := s.srv.deps.History.Append(ctx, msg)
-	if err != nil {
-		return events.ChatMessage{}, events.WrapError(events.CodeUnavailable, "the message could not be stored", err)
-	}
-	if created {
-		s.logEmit(events.Emit(s.c.To(key), events.NewChatMessage, stored))
-		s.srv.deps.Observer.message(stored)
-	}
-	return stored, nil
+	msg, _, err := s.ch.post(ctx, s.user, req, s.c)
+	return msg, err
 }
 
-func (s *session) typingStatus(_ context.Context, ev events.TypingStatus) error {
+// Typing relays a typing indicator to the room (volatile: a lost one is
+// corrected by the next), and sends isTyping:false itself when no newer
+// indicator comes within TypingTimeout.
+func (s *Session) Typing(_ context.Context, ev events.TypingStatus) error {
 	if err := checkRoom(ev.Room); err != nil {
 		return err
 	}
-	key := RoomKey(ev.Room)
+	key := roomKey(ev.Room)
 	if !s.in(key) {
 		return events.Errorf(events.CodeForbidden, "typing in room %q, which the socket has not joined", ev.Room)
 	}
@@ -220,14 +233,14 @@ func (s *session) typingStatus(_ context.Context, ev events.TypingStatus) error 
 	}
 	if ev.IsTyping {
 		t := &typingTimer{}
-		t.stop = s.srv.deps.AfterFunc(s.srv.deps.TypingTimeout, func() { s.typingExpired(ev.Room, key, t) })
+		t.stop = s.ch.cfg.AfterFunc(s.ch.cfg.TypingTimeout, func() { s.typingExpired(ev.Room, key, t) })
 		s.typing[ev.Room] = t
 	}
 	return events.Emit(s.c.To(key).Volatile(), events.UserTyping, events.TypingNotice{Room: ev.Room, User: s.user, IsTyping: ev.IsTyping})
 }
 
 // typingExpired runs on the timer's goroutine.
-func (s *session) typingExpired(room, key string, t *typingTimer) {
+func (s *Session) typingExpired(room, key string, t *typingTimer) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed || s.typing[room] != t {
@@ -240,7 +253,7 @@ func (s *session) typingExpired(room, key string, t *typingTimer) {
 
 // stopTypingLocked cancels the room's typing timer and, when one was
 // pending, tells the room the user stopped typing. s.mu is held.
-func (s *session) stopTypingLocked(room, key string) {
+func (s *Session) stopTypingLocked(room, key string) {
 	t := s.typing[room]
 	if t == nil {
 		return
@@ -250,27 +263,26 @@ func (s *session) stopTypingLocked(room, key string) {
 	s.logEmit(events.Emit(s.c.To(key), events.UserTyping, events.TypingNotice{Room: room, User: s.user}))
 }
 
-func (s *session) fetchHistory(ctx context.Context, req events.FetchHistoryRequest) (events.FetchHistoryResult, error) {
+// History returns a page of a room the connection is in (forbidden
+// otherwise).
+func (s *Session) History(ctx context.Context, req events.FetchHistoryRequest) (events.FetchHistoryResult, error) {
 	if err := checkRoom(req.Room); err != nil {
 		return events.FetchHistoryResult{}, err
 	}
-	if !s.in(RoomKey(req.Room)) {
+	if !s.in(roomKey(req.Room)) {
 		return events.FetchHistoryResult{}, events.Errorf(events.CodeForbidden, "join room %q before reading its history", req.Room)
 	}
-	msgs, hasMore, err := s.srv.deps.History.Page(ctx, req.Room, deref(req.Before), deref(req.After), req.PageLimit())
-	switch {
-	case errors.Is(err, ErrNotFound):
-		return events.FetchHistoryResult{}, events.NewError(events.CodeNotFound, "the cursor names no message of this room")
-	case err != nil:
-		return events.FetchHistoryResult{}, events.WrapError(events.CodeUnavailable, "history is unavailable", err)
+	msgs, hasMore, err := s.ch.Page(ctx, req.Room, deref(req.Before), deref(req.After), req.PageLimit())
+	if err != nil {
+		return events.FetchHistoryResult{}, err
 	}
-	return events.FetchHistoryResult{Messages: nonNil(msgs), HasMore: hasMore}, nil
+	return events.FetchHistoryResult{Messages: msgs, HasMore: hasMore}, nil
 }
 
 // disconnected runs once, while the socket is still in its rooms: for each,
 // under the room lock, it leaves and announces userLeft if no other socket
 // of the user remains, so two tabs closing at once announce exactly once.
-func (s *session) disconnected(string) {
+func (s *Session) disconnected(string) {
 	s.mu.Lock()
 	s.closed = true
 	typing := map[string]bool{}
@@ -284,36 +296,16 @@ func (s *session) disconnected(string) {
 	s.mu.Unlock()
 
 	for _, room := range joined {
-		key := RoomKey(room)
-		mu := s.srv.roomLock(key)
+		key := roomKey(room)
+		mu := s.ch.roomLock(key)
 		mu.Lock()
 		s.c.Leave(key)
 		if typing[room] {
-			s.logEmit(events.Emit(s.srv.ns.To(key), events.UserTyping, events.TypingNotice{Room: room, User: s.user}))
+			s.logEmit(events.Emit(s.ch.cfg.Rooms.To(key), events.UserTyping, events.TypingNotice{Room: room, User: s.user}))
 		}
-		if !s.srv.userPresent(key, s.user.ID, s.c.ID()) {
-			ru := events.RoomUser{Room: room, User: s.user}
-			s.logEmit(events.Emit(s.srv.ns.To(key), events.UserLeft, ru))
-			s.srv.deps.Observer.left(ru)
+		if !s.ch.userPresent(key, s.user.ID, s.c.ID()) {
+			s.ch.announceLeft(room, key, s.user)
 		}
 		mu.Unlock()
 	}
-}
-
-func deref(p *string) string {
-	if p == nil {
-		return ""
-	}
-	return *p
-}
-
-func nonNil[T any](s []T) []T {
-	if s == nil {
-		return []T{}
-	}
-	return s
-}
-
-func sortUsers(users []events.UserRef) {
-	slices.SortFunc(users, func(a, b events.UserRef) int { return cmp.Compare(a.ID, b.ID) })
 }

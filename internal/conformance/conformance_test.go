@@ -1,4 +1,4 @@
-package server_test
+package conformance_test
 
 import (
 	"encoding/json"
@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/parley-rt/parley/server"
+	"github.com/parley-rt/parley/internal/conformance"
 )
 
 // pollClient is a minimal Engine.IO polling client for the conformance
@@ -79,7 +79,7 @@ func (c *pollClient) next() []string {
 // Socket.IO and Engine.IO protocol suites do.
 func TestConformanceProfile(t *testing.T) {
 	t.Parallel()
-	conf, err := server.NewConformance(slog.New(slog.DiscardHandler))
+	conf, err := conformance.New(slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

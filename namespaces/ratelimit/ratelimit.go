@@ -1,4 +1,4 @@
-package server
+package ratelimit
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -62,12 +63,26 @@ func ParseRateLimits(s string) (map[string]RateLimit, error) {
 	return out, nil
 }
 
-// limiter applies per-socket token buckets to client events: over the
+// Config configures a Limiter.
+type Config struct {
+	// Limits overrides DefaultRateLimits by client event name; a zero Rate
+	// turns an event's limit off.
+	Limits map[string]RateLimit
+	// AbuseFactor and AbuseWindow define persistent abuse: a socket sending
+	// an event at AbuseFactor times its limit for about AbuseWindow is
+	// disconnected. Defaults 10 and 10s.
+	AbuseFactor int
+	AbuseWindow time.Duration
+	// Logger receives abuse disconnections. nil discards.
+	Logger *slog.Logger
+}
+
+// Limiter applies per-socket token buckets to client events: over the
 // limit an event is answered rate_limited (or dropped when it has no ack),
 // and a socket that keeps sending at AbuseFactor times a limit for about
 // AbuseWindow is disconnected. It keeps no goroutine: a bucket is refilled
 // from the time elapsed when an event arrives.
-type limiter struct {
+type Limiter struct {
 	limits map[string]RateLimit
 	factor float64
 	window time.Duration
@@ -75,20 +90,30 @@ type limiter struct {
 	log    *slog.Logger
 }
 
-func newLimiter(cfg *Config) *limiter {
+// New returns the Limiter of cfg.
+func New(cfg Config) *Limiter {
 	limits := DefaultRateLimits()
-	maps.Copy(limits, cfg.RateLimits)
-	return &limiter{limits: limits, factor: float64(cfg.AbuseFactor), window: cfg.AbuseWindow, now: time.Now, log: cfg.Logger}
+	maps.Copy(limits, cfg.Limits)
+	if cfg.AbuseFactor == 0 {
+		cfg.AbuseFactor = 10
+	}
+	if cfg.AbuseWindow == 0 {
+		cfg.AbuseWindow = 10 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Limiter{limits: limits, factor: float64(cfg.AbuseFactor), window: cfg.AbuseWindow, now: time.Now, log: cfg.Logger}
 }
 
-// namespace returns ns whose connection handlers see rate-limited sockets.
-func (l *limiter) namespace(ns namespaces.Namespace) namespaces.Namespace {
+// Namespace returns ns whose connection handlers see rate-limited sockets.
+func (l *Limiter) Namespace(ns namespaces.Namespace) namespaces.Namespace {
 	return limitedNamespace{Namespace: ns, l: l}
 }
 
 type limitedNamespace struct {
 	namespaces.Namespace
-	l *limiter
+	l *Limiter
 }
 
 func (n limitedNamespace) OnConnection(fn func(c namespaces.Conn)) {
@@ -97,7 +122,7 @@ func (n limitedNamespace) OnConnection(fn func(c namespaces.Conn)) {
 
 // limitsKey is the Conn.Get key of a socket's *socketLimits, shared by
 // every wrapper of the socket.
-const limitsKey = "server.limits"
+const limitsKey = "ratelimit.buckets"
 
 // socketLimits is one socket's buckets. The engine runs a socket's event
 // handlers one at a time, so it needs no lock.
@@ -106,7 +131,7 @@ type socketLimits struct {
 	abuse   map[string]*bucket
 }
 
-func (l *limiter) wrap(c namespaces.Conn) namespaces.Conn {
+func (l *Limiter) wrap(c namespaces.Conn) namespaces.Conn {
 	v, _ := c.Get(limitsKey)
 	st, ok := v.(*socketLimits)
 	if !ok {
@@ -118,7 +143,7 @@ func (l *limiter) wrap(c namespaces.Conn) namespaces.Conn {
 
 type limitedConn struct {
 	namespaces.Conn
-	l  *limiter
+	l  *Limiter
 	st *socketLimits
 }
 
@@ -186,4 +211,15 @@ func (b *bucket) fill(now time.Time, rate float64) float64 {
 	b.level = max(0, b.level-now.Sub(b.at).Seconds()*rate) + 1
 	b.at = now
 	return b.level
+}
+
+// splitList splits a comma list, dropping blanks and duplicates.
+func splitList(s string) []string {
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part != "" && !slices.Contains(out, part) {
+			out = append(out, part)
+		}
+	}
+	return out
 }

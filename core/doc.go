@@ -1,0 +1,97 @@
+// Package core is Parley's application: chat (rooms, messages with durable
+// history, typing) and presence (who is online, status, last seen, who
+// watches whom). It knows no transport. The Socket.IO namespaces, the HTTP
+// API and the SSE streams (and later /ws, GraphQL and other cluster nodes)
+// are adapters that decode a request, call the core and encode its answer;
+// errors the client may see are *events.Error values.
+//
+// # Ports
+//
+//   - History (store: SQLite now, PostgreSQL later) keeps messages;
+//     StoreHistory adapts package store. PresenceStore keeps last-seen
+//     times; StorePresence adapts package store.
+//   - ChatConfig.Rooms is the fan-out: the /chat namespace, whose adapter
+//     (in memory, or on Redis in a cluster) is the only record of room
+//     membership and carries every broadcast. A connection is a
+//     namespaces.Conn; its identity is the one the connection middleware
+//     recorded (namespaces.IdentityOf).
+//
+// How a chat room is addressed on the adapter is known to this package
+// alone (roomKey).
+//
+// # Chat
+//
+// One function posts a message (Chat.post): validate, deduplicate by the
+// sender's clientMsgId, append durably, broadcast newChatMessage to the
+// room, tell the observers. A connection's Session.Post and the HTTP API's
+// Chat.Publish both call it. A clientMsgId already used by the sender in
+// another room fails with conflict. userJoined is sent when a user's first
+// connection joins a room, userLeft when its last one leaves it (Leave or
+// disconnect). Observers (Chat.Observe: SSE feeds, metrics) and Presence
+// learn of messages, joins and leaves from the core, never from a
+// transport.
+//
+// # Presence
+//
+// A user is online while any of its tracked connections, in any namespace
+// and tab, is connected: Chat.Open tracks every chat connection, and the
+// /presence adapter calls Presence.Track for its own. When the last one
+// ends, the user stays online for a grace period (PresenceConfig.Grace) so
+// that a reload or a brief network drop does not flap; a connection within
+// the grace period cancels it. Afterwards the user is offline and its
+// last-seen time is written to the PresenceStore. setStatus (online, away,
+// busy) applies to the user, not the connection, and lasts until the user
+// goes offline.
+//
+// A Watch is one subscriber: a /presence socket or an SSE stream. It
+// watches users by id, and chat rooms: a room watch covers the users
+// present in the room at the time of each change, so a user joining a
+// watched room becomes watched (its state is delivered when it joins) and
+// a user leaving stops being watched. A change of a user's public state is
+// delivered to the watchers indexed under its id and under the rooms its
+// chat connections are in: O(those watchers), never a broadcast to
+// everyone. Snapshots and deliveries are consistent: a Watch is registered
+// and its snapshot computed under the presence lock, and every delivery
+// happens under it too, so each state a watcher receives after its
+// snapshot reflects a later change.
+//
+// # Concurrency
+//
+// The engine runs one connection's handlers one at a time, in arrival
+// order; different connections run in parallel. Typing and grace timers
+// fire, and disconnect handlers run, on other goroutines. Chat, Presence
+// and Watch methods are safe for concurrent use; a Session's handler
+// methods are called by its connection's handler goroutine (they and its
+// timers share Session.mu).
+//
+// Locks, in the one order they may be taken (never the reverse, never two
+// of one kind):
+//
+//  1. a chat room lock (one of a fixed set, picked by hashing the room
+//     key): serializes a room's membership transitions, the check "is this
+//     the user's first or last connection here" and the Join, Leave and
+//     announcement that follow;
+//  2. Session.mu: one connection's typing timers, joined rooms, closed;
+//  3. Presence.mu: users, watchers (Presence.joined is called under a room
+//     lock);
+//  4. the adapter's and the socket's own locks, inside namespaces.Conn and
+//     Namespace calls (the adapter is read under Presence.mu for a room's
+//     members and a connection's rooms);
+//  5. Chat.obsMu (read-locked while observers run).
+//
+// Events are emitted with these locks held: Emit never blocks (a socket
+// queues; a slow consumer is dropped, never waited for), which keeps
+// announcements in transition order. Observer functions and Watch delivery
+// functions run under locks 1 and 3: they must not block and must not call
+// back into the core. Store I/O never runs under a lock.
+//
+// # Goroutines
+//
+// The package starts none itself. Each typing timer (at most one per
+// connection and room) is owned by its Session: it is stopped by the next
+// typing event, Leave or disconnect, and a timer that fires late finds
+// itself replaced and does nothing. Each user in its grace period owns one
+// presence timer; a fired one writes the last-seen time on its own
+// goroutine, and Presence.Close stops the pending timers, writes the
+// last-seen time of every user still tracked and waits for those writes.
+package core

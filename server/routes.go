@@ -1,0 +1,50 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/parley-rt/parley/internal/httpapi"
+)
+
+// routes builds the gin router: the Socket.IO endpoint, health, the HTTP
+// API, the SSE streams, the dev token endpoint and the demo page.
+func (s *Server) routes() *gin.Engine {
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.Use(gin.Recovery())
+	r.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok") })
+	r.Any("/socket.io/*path", gin.WrapH(s.io))
+
+	r.OPTIONS("/api/*path", s.cors) // preflights carry no credentials
+	api := r.Group("/api", s.cors)
+	keyed := api.Group("", s.apiKey)
+	keyed.POST("/rooms/:room/messages", func(c *gin.Context) { s.api.Publish(c.Writer, c.Request, c.Param("room")) })
+	keyed.GET("/rooms/:room/messages", func(c *gin.Context) { s.api.History(c.Writer, c.Request, c.Param("room")) })
+	if s.verifier.Dev() {
+		api.GET("/dev/token", func(c *gin.Context) { s.api.DevToken(c.Writer, c.Request) })
+	}
+
+	r.OPTIONS("/sse/*path", s.cors)
+	feeds := r.Group("/sse", s.cors)
+	feeds.GET("/rooms/:room", func(c *gin.Context) { s.sse.Room(c.Writer, c.Request, c.Param("room")) })
+	feeds.GET("/presence", func(c *gin.Context) { s.sse.Presence(c.Writer, c.Request) })
+
+	webRoutes(r) // the demo chat page at /
+	return r
+}
+
+// cors applies the configured origins and answers preflights.
+func (s *Server) cors(c *gin.Context) {
+	if httpapi.CORS(c.Writer, c.Request, s.allowOrigin) {
+		c.Abort()
+	}
+}
+
+// apiKey lets only callers with the API key through.
+func (s *Server) apiKey(c *gin.Context) {
+	if !s.api.Authorized(c.Writer, c.Request) {
+		c.Abort()
+	}
+}
