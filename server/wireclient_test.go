@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/parley-rt/parley/internal/testutil"
 )
 
 // wireClient is a minimal Socket.IO v5 client over Engine.IO v4 long
@@ -301,9 +303,4 @@ func (c *wireClient) close() {
 	}
 }
 
-func waitCtx(t *testing.T) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func waitCtx(t *testing.T) context.Context { return testutil.Context(t) }

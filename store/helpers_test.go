@@ -7,7 +7,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"testing"
-	"time"
+
+	"github.com/parley-rt/parley/internal/testutil"
 )
 
 // openTest opens a started store in a fresh temporary directory unless
@@ -70,18 +71,6 @@ func openRaw(t testing.TB, path string) *sql.DB {
 	return db
 }
 
-// waitFor polls cond until it holds or 10s pass.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 // appendResult is the outcome of an Append run in a goroutine.
 type appendResult struct {
 	msg     Message
@@ -99,16 +88,10 @@ func appendAsync(ctx context.Context, s *SQLite, m Message) <-chan appendResult 
 	return ch
 }
 
-// recv waits for one result, failing the test after 30s.
+// recv waits for one result.
 func recv[T any](t testing.TB, ch <-chan T) T {
 	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(30 * time.Second):
-		t.Fatal("timed out waiting for a result")
-	}
-	panic("unreachable")
+	return testutil.Recv(t, ch, "a result")
 }
 
 // mustAppend appends a message to room and returns the stored copy.

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/parley-rt/parley/internal/testutil"
 )
 
 func TestAppendHistoryRoundTrip(t *testing.T) {
@@ -362,7 +364,7 @@ func TestAppendIdempotentInOneBatch(t *testing.T) {
 		})
 	}
 	other := appendAsync(t.Context(), s, Message{Room: "r", SenderID: "u", SenderName: "n", ClientMsgID: "other"})
-	waitFor(t, "requests queued", func() bool { return len(s.reqs) == callers+1 })
+	testutil.WaitFor(t, "requests queued", func() bool { return len(s.reqs) == callers+1 })
 	s.start()
 	checkOneCreated(t, s, results)
 	if r := recv(t, other); r.err != nil || !r.created {
@@ -426,7 +428,7 @@ func TestBatchFailure(t *testing.T) {
 	}
 	seen := make(chan error, 1)
 	go func() { seen <- s.SetLastSeen(ctx, "u", "n", 1) }()
-	waitFor(t, "requests queued", func() bool { return len(s.reqs) == n+1 })
+	testutil.WaitFor(t, "requests queued", func() bool { return len(s.reqs) == n+1 })
 	s.start()
 	for _, ch := range results {
 		r := recv(t, ch)
@@ -473,7 +475,7 @@ func TestAppendContext(t *testing.T) {
 		s := openUnstarted(t, SQLiteConfig{})
 		ctx, cancel := context.WithCancel(t.Context())
 		abandoned := appendAsync(ctx, s, Message{Room: "r", SenderID: "u", Content: "abandoned"})
-		waitFor(t, "request queued", func() bool { return len(s.reqs) == 1 })
+		testutil.WaitFor(t, "request queued", func() bool { return len(s.reqs) == 1 })
 		cancel()
 		wantErr(t, recv(t, abandoned).err, context.Canceled)
 

@@ -13,7 +13,7 @@ import (
 
 // Timeout bounds every wait of these helpers: long enough for a loaded
 // 2-core CI machine, short enough that a hang fails the test.
-const Timeout = 10 * time.Second
+const Timeout = 30 * time.Second
 
 // WaitFor polls cond until it holds, failing the test after Timeout.
 func WaitFor(t testing.TB, what string, cond func() bool) {
