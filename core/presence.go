@@ -241,6 +241,14 @@ func (t *Presence) Track(c namespaces.Conn, u events.UserRef) error {
 // PresenceConfig.MaxConnectionsPerUser.
 var ErrTooManyConnections = errors.New("core: too many connections for one user")
 
+// Online returns how many users are online now (connected, or within
+// their grace period).
+func (t *Presence) Online() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.users)
+}
+
 // Connections returns how many connections the user has now.
 func (t *Presence) Connections(userID string) int {
 	t.mu.Lock()

@@ -93,6 +93,14 @@ type Config struct {
 	// MaxConnectionsPerUser caps one user's sockets across namespaces and
 	// tabs; more are refused with rate_limited. Default 20.
 	MaxConnectionsPerUser int
+	// MetricsAddr, when set, is the listen address of a second HTTP server
+	// that serves /metrics (and /debug/pprof/ with Pprof); /metrics then
+	// leaves the main listener. Empty: /metrics is on the main listener,
+	// except with Production, where it is not served at all.
+	MetricsAddr string
+	// Pprof serves net/http/pprof on the metrics listener; it needs
+	// MetricsAddr.
+	Pprof bool
 	// Logger receives the server's logs. Nil discards them.
 	Logger *slog.Logger
 }
@@ -149,6 +157,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.SSEBuffer < 0 || c.AbuseFactor < 0 || c.AbuseWindow < 0 || c.MaxRoomsPerSocket < 0 || c.MaxConnectionsPerUser < 0 {
 		errs = append(errs, errors.New("server: SSEBuffer, AbuseFactor, AbuseWindow, MaxRoomsPerSocket and MaxConnectionsPerUser must not be negative"))
+	}
+	if c.Pprof && c.MetricsAddr == "" {
+		errs = append(errs, errors.New("server: Pprof needs MetricsAddr (--pprof is served on --metrics-addr only)"))
 	}
 	for name, l := range c.RateLimits {
 		if l.Rate < 0 || l.Rate > 0 && l.Burst < 1 {

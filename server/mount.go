@@ -10,11 +10,13 @@ import (
 	"github.com/parley-rt/parley/internal/auth"
 	"github.com/parley-rt/parley/internal/httpapi"
 	"github.com/parley-rt/parley/internal/sse"
+	"github.com/parley-rt/parley/internal/telemetry"
 	"github.com/parley-rt/parley/namespaces"
 	"github.com/parley-rt/parley/namespaces/chat"
 	"github.com/parley-rt/parley/namespaces/presence"
 	"github.com/parley-rt/parley/namespaces/ratelimit"
 	"github.com/parley-rt/parley/rooms"
+	"github.com/parley-rt/parley/socketio"
 	"github.com/parley-rt/parley/store"
 )
 
@@ -24,10 +26,13 @@ import (
 // Shutdown, in reverse order.
 func (s *Server) mount() error {
 	cfg := &s.cfg
+	var sources telemetry.Sources
+	m := telemetry.New(&sources) // filled below, read at scrape time
+	s.metrics = m
 	// First: a production server without a key must not even open a store.
 	v, err := auth.New(auth.Config{
 		Secret: cfg.JWTSecret, PublicKey: cfg.JWTPublicKey, Audience: cfg.JWTAudience,
-		Issuer: cfg.JWTIssuer, Production: cfg.Production,
+		Issuer: cfg.JWTIssuer, Production: cfg.Production, OnRefused: m.AuthFailure,
 	})
 	if err != nil {
 		return err
@@ -36,10 +41,14 @@ func (s *Server) mount() error {
 		auth.WarnDevMode(cfg.Logger)
 	}
 	s.verifier = v
-	db, err := store.OpenSQLite(store.SQLiteConfig{Path: filepath.Join(filepath.Clean(cfg.DataDir), "parley.db"), Logger: cfg.Logger, SyncFull: cfg.SQLiteSyncFull})
+	db, err := store.OpenSQLite(store.SQLiteConfig{
+		Path: filepath.Join(filepath.Clean(cfg.DataDir), "parley.db"), Logger: cfg.Logger,
+		SyncFull: cfg.SQLiteSyncFull, OnCommit: m.StoreCommit,
+	})
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
+	s.ready = append(s.ready, readiness{"store", db.Ping})
 	s.closer = append(s.closer, func(context.Context) error { return db.Close() })
 
 	chatIO := s.io.Of(string(events.Chat)).AsNamespace()
@@ -50,6 +59,7 @@ func (s *Server) mount() error {
 	if err != nil {
 		return err
 	}
+	ch.Observe(core.Observer{Message: m.MessagePersisted})
 	p, err := core.NewPresence(core.PresenceConfig{
 		Store: core.StorePresence(db), Chat: ch, Grace: cfg.PresenceGrace,
 		MaxConnectionsPerUser: cfg.MaxConnectionsPerUser, Logger: cfg.Logger,
@@ -59,12 +69,16 @@ func (s *Server) mount() error {
 	}
 	s.closer = append(s.closer, p.Close) // before the store closes: last-seen writes
 
-	lim := ratelimit.New(ratelimit.Config{Limits: cfg.RateLimits, AbuseFactor: cfg.AbuseFactor, AbuseWindow: cfg.AbuseWindow, Logger: cfg.Logger})
+	lim := ratelimit.New(ratelimit.Config{
+		Limits: cfg.RateLimits, AbuseFactor: cfg.AbuseFactor, AbuseWindow: cfg.AbuseWindow,
+		Logger: cfg.Logger, OnLimited: m.RateLimited,
+	})
 	authn := namespaces.Identify(v, cfg.MaxConnectionsPerUser, p.Connections)
 	if err := chat.Register(lim.Namespace(chatIO), chat.Deps{Chat: ch, Authenticate: authn, Verifier: v, Logger: cfg.Logger}); err != nil {
 		return err
 	}
-	presenceIO := lim.Namespace(s.io.Of(string(events.Presence)).AsNamespace())
+	presenceSIO := s.io.Of(string(events.Presence))
+	presenceIO := lim.Namespace(presenceSIO.AsNamespace())
 	if err := presence.Register(presenceIO, presence.Deps{Presence: p, Authenticate: authn, Verifier: v, Logger: cfg.Logger}); err != nil {
 		return err
 	}
@@ -75,5 +89,13 @@ func (s *Server) mount() error {
 	})
 	s.closer = append(s.closer, s.sse.Close)
 	s.api = httpapi.New(httpapi.Config{Chat: ch, Verifier: v, APIKey: cfg.APIKey, Logger: cfg.Logger})
+
+	chatSIO := s.io.Of(string(events.Chat))
+	telemetry.LogConnections(chatSIO, cfg.Logger)
+	telemetry.LogConnections(presenceSIO, cfg.Logger)
+	sources.Transports = s.io.Engine().CountByTransport
+	sources.Namespaces = []*socketio.Namespace{chatSIO, presenceSIO}
+	sources.SSEStreams = s.sse.Streams
+	sources.OnlineUsers = p.Online
 	return nil
 }

@@ -1,7 +1,11 @@
 package server
 
 import (
+	"context"
+	"io"
 	"net/http"
+	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -15,6 +19,10 @@ func (s *Server) routes() *gin.Engine {
 	r := gin.New()
 	r.Use(gin.Recovery())
 	r.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok") })
+	r.GET("/readyz", func(c *gin.Context) { s.readyz(c.Writer, c.Request) })
+	if s.cfg.MetricsAddr == "" && !s.cfg.Production {
+		r.GET("/metrics", gin.WrapH(s.metrics.Handler()))
+	}
 	r.Any("/socket.io/*path", gin.WrapH(s.io))
 
 	r.OPTIONS("/api/*path", s.cors) // preflights carry no credentials
@@ -47,4 +55,37 @@ func (s *Server) apiKey(c *gin.Context) {
 	if !s.api.Authorized(c.Writer, c.Request) {
 		c.Abort()
 	}
+}
+
+// readiness is one check of /readyz.
+type readiness struct {
+	name  string
+	check func(context.Context) error
+}
+
+// readyz answers 200 "ready" when every check passes within a second, else
+// 503 naming the checks that failed (never their errors' details, which
+// may hold addresses).
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+	defer cancel()
+	var failed []string
+	for _, c := range s.ready {
+		if err := c.check(ctx); err != nil {
+			s.cfg.Logger.Warn("not ready", "check", c.name, "err", err)
+			failed = append(failed, c.name)
+		}
+	}
+	s.mu.Lock()
+	down := s.shutdown
+	s.mu.Unlock()
+	if down {
+		failed = append(failed, "shutting down")
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	if len(failed) > 0 {
+		http.Error(w, "not ready: "+strings.Join(failed, ", "), http.StatusServiceUnavailable)
+		return
+	}
+	_, _ = io.WriteString(w, "ready") // the client may be gone
 }

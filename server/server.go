@@ -15,6 +15,7 @@ import (
 	"github.com/parley-rt/parley/internal/auth"
 	"github.com/parley-rt/parley/internal/httpapi"
 	"github.com/parley-rt/parley/internal/sse"
+	"github.com/parley-rt/parley/internal/telemetry"
 	"github.com/parley-rt/parley/socketio"
 )
 
@@ -27,15 +28,19 @@ type Server struct {
 	verifier *auth.Verifier
 	sse      *sse.Server
 	api      *httpapi.API
+	metrics  *telemetry.Metrics
+	// ready are the checks of /readyz, in order.
+	ready []readiness
 	// allowOrigin is the CORS origin check shared by every endpoint.
 	allowOrigin func(string) bool
 	closer      []func(context.Context) error // run by Shutdown, in order
 
-	mu       sync.Mutex
-	http     *http.Server
-	shutdown bool
-	done     chan struct{}
-	err      error
+	mu          sync.Mutex
+	http        *http.Server
+	metricsHTTP *http.Server
+	shutdown    bool
+	done        chan struct{}
+	err         error
 }
 
 // New validates cfg, fills its defaults, opens the store and builds the
@@ -85,6 +90,15 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 	s.cfg.Logger.Info("parley listening", "addr", ln.Addr().String())
+	if s.cfg.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", s.cfg.MetricsAddr)
+		if err != nil {
+			_ = ln.Close() // the metrics listen error is the one to report
+			return fmt.Errorf("metrics listener: %w", err)
+		}
+		s.cfg.Logger.Info("metrics listening", "addr", mln.Addr().String(), "pprof", s.cfg.Pprof)
+		go func() { _ = s.ServeMetrics(mln) }() // ends with Shutdown
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- s.Serve(ln) }()
 	select {
@@ -124,6 +138,22 @@ func (s *Server) Serve(ln net.Listener) error {
 	return hs.Serve(ln)
 }
 
+// ServeMetrics serves /metrics (and /debug/pprof/ with Config.Pprof) on ln
+// until Shutdown; it then returns http.ErrServerClosed. Run calls it for
+// Config.MetricsAddr.
+func (s *Server) ServeMetrics(ln net.Listener) error {
+	hs := &http.Server{Handler: s.metrics.Mux(s.cfg.Pprof), ReadHeaderTimeout: 10 * time.Second}
+	s.mu.Lock()
+	if s.shutdown {
+		s.mu.Unlock()
+		_ = ln.Close() // nothing was served on it
+		return http.ErrServerClosed
+	}
+	s.metricsHTTP = hs
+	s.mu.Unlock()
+	return hs.Serve(ln)
+}
+
 // Shutdown stops accepting connections, disconnects every socket ("server
 // shutting down"; clients reconnect to the next server), waits for queued
 // packets to drain and closes the store. It returns ctx.Err() when the
@@ -141,10 +171,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 	s.shutdown = true
-	hs := s.http
+	hs, mhs := s.http, s.metricsHTTP
 	s.mu.Unlock()
 
 	var errs []error
+	if mhs != nil {
+		errs = append(errs, mhs.Shutdown(ctx))
+	}
 	if hs != nil {
 		errs = append(errs, s.closeHTTP(ctx, hs))
 	}

@@ -55,6 +55,10 @@ type SQLiteConfig struct {
 	// default, NORMAL, survives kill -9 (the WAL is in the OS page cache)
 	// and costs no fsync per commit; see the package doc for numbers.
 	SyncFull bool
+	// OnCommit, when set, is called after each write batch is committed with
+	// its size and the time the transaction took (metrics). It runs on the
+	// writer goroutine and must return at once.
+	OnCommit func(size int, took time.Duration)
 }
 
 // syncMode is the PRAGMA synchronous value of the write connection.
@@ -74,6 +78,7 @@ const (
 // goroutine it owns.
 type SQLite struct {
 	log      *slog.Logger
+	onCommit func(size int, took time.Duration)
 	w        *sql.DB // one connection, used only by the writer goroutine
 	r        *sql.DB // read-only pool
 	maxBatch int
@@ -164,6 +169,7 @@ func openSQLite(cfg SQLiteConfig, sync syncMode) (*SQLite, error) {
 
 	s := &SQLite{
 		log:      cfg.Logger,
+		onCommit: cfg.OnCommit,
 		maxBatch: cfg.MaxBatch,
 		reqs:     make(chan *request, cfg.MaxBatch),
 	}
@@ -342,4 +348,12 @@ func unavailable(err error) bool {
 		return true
 	}
 	return false
+}
+
+// Ping reports whether the database answers a read (readiness).
+func (s *SQLite) Ping(ctx context.Context) error {
+	if err := s.r.PingContext(ctx); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return nil
 }

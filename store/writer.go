@@ -138,8 +138,12 @@ func (s *SQLite) take(batch []*request, req *request) []*request {
 // a statement fails in a way that dooms it, nothing of the batch is written
 // and every request gets an error wrapping ErrUnavailable.
 func (s *SQLite) commit(batch []*request, replies []reply) []reply {
+	began := time.Now()
 	err := s.commitTx(batch, &replies)
 	if err == nil {
+		if s.onCommit != nil {
+			s.onCommit(len(batch), time.Since(began))
+		}
 		return replies
 	}
 	s.log.Warn("store: write batch failed", "size", len(batch), "err", err)

@@ -19,7 +19,8 @@ func TestParseFlags(t *testing.T) {
 	}
 	getenv := func(k string) string { return env[k] }
 
-	cfg, level, err := parseFlags(nil, getenv)
+	cfg, lg, err := parseFlags(nil, getenv)
+	level := lg.level
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,6 +69,8 @@ func TestParseFlags(t *testing.T) {
 		{"--rate-limits", "chatMessage=10:0"},
 		{"--max-connections-per-user", "0"},
 		{"--jwt-public-key", "/nonexistent/key.pem"},
+		{"--log-format", "xml"},
+		{"--pprof"},
 	} {
 		if _, _, err := parseFlags(bad, getenv); err == nil {
 			t.Errorf("parseFlags(%v) succeeded; want an error", bad)
@@ -114,5 +117,19 @@ func TestParseAuthFlags(t *testing.T) {
 	}
 	if cfg, _, err = parseFlags([]string{"--production=false"}, func(k string) string { return env[k] }); err != nil || cfg.Production {
 		t.Errorf("--production=false must override PARLEY_ENV: %v %v", cfg.Production, err)
+	}
+}
+
+func TestOperationsFlags(t *testing.T) {
+	t.Parallel()
+	cfg, lg, err := parseFlags([]string{"--log-format", "json", "--metrics-addr", "127.0.0.1:0", "--pprof"}, func(string) string { return "" })
+	if err != nil || !lg.json || cfg.MetricsAddr != "127.0.0.1:0" || !cfg.Pprof {
+		t.Fatalf("parseFlags = %+v %+v %v", cfg, lg, err)
+	}
+	cfg, lg, err = parseFlags(nil, func(k string) string {
+		return map[string]string{"PARLEY_LOG_FORMAT": "json", "PARLEY_METRICS_ADDR": ":9100", "PARLEY_PPROF": "true"}[k]
+	})
+	if err != nil || !lg.json || cfg.MetricsAddr != ":9100" || !cfg.Pprof {
+		t.Fatalf("env: %+v %+v %v", cfg, lg, err)
 	}
 }

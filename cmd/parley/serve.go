@@ -20,11 +20,16 @@ import (
 // runServer parses flags (each with a PARLEY_* environment default) into a
 // server.Config and runs the server until SIGINT or SIGTERM.
 func runServer(args []string, logger *slog.Logger) error {
-	cfg, level, err := parseFlags(args, os.Getenv)
+	cfg, lg, err := parseFlags(args, os.Getenv)
 	if err != nil {
 		return err
 	}
-	logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	opts := &slog.HandlerOptions{Level: lg.level}
+	if lg.json {
+		logger = slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	} else {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, opts))
+	}
 	cfg.Logger = logger
 	srv, err := server.New(cfg)
 	if err != nil {
@@ -35,7 +40,13 @@ func runServer(args []string, logger *slog.Logger) error {
 	return srv.Run(ctx)
 }
 
-func parseFlags(args []string, getenv func(string) string) (server.Config, slog.Level, error) {
+// logging is how the process logs: its level and whether in JSON.
+type logging struct {
+	level slog.Level
+	json  bool
+}
+
+func parseFlags(args []string, getenv func(string) string) (server.Config, logging, error) {
 	var cfg server.Config
 	fs := flag.NewFlagSet("parley", flag.ContinueOnError)
 	env := func(name, def string) string {
@@ -59,6 +70,10 @@ func parseFlags(args []string, getenv func(string) string) (server.Config, slog.
 		}
 		fs.DurationVar(p, name, d, usage+" (env "+envName+")")
 	}
+	var logFormat string
+	str(&logFormat, "log-format", "PARLEY_LOG_FORMAT", "text", "text or json (one object per line)")
+	str(&cfg.MetricsAddr, "metrics-addr", "PARLEY_METRICS_ADDR", "", "listen address of /metrics (and /debug/pprof/ with --pprof); empty: /metrics on --addr, not at all with --production")
+	fs.BoolVar(&cfg.Pprof, "pprof", getenv("PARLEY_PPROF") == "true", "serve net/http/pprof on --metrics-addr (env PARLEY_PPROF=true)")
 	var cors, level, maxBuf, sseBuf, keyFile, private, limits, maxRooms, maxConns string
 	str(&cfg.Addr, "addr", "PARLEY_ADDR", ":3000", "listen address")
 	str(&cfg.DataDir, "data-dir", "PARLEY_DATA_DIR", "./data", "directory of the embedded SQLite database")
@@ -89,31 +104,31 @@ func parseFlags(args []string, getenv func(string) string) (server.Config, slog.
 	str(&maxRooms, "max-rooms-per-socket", "PARLEY_MAX_ROOMS_PER_SOCKET", "100", "chat rooms one socket may be in")
 	str(&maxConns, "max-connections-per-user", "PARLEY_MAX_CONNECTIONS_PER_USER", "20", "sockets one user may have across namespaces and tabs")
 	if err := fs.Parse(args); err != nil {
-		return cfg, 0, err
+		return cfg, logging{}, err
 	}
 	switch sqliteSync {
 	case "normal":
 	case "full":
 		cfg.SQLiteSyncFull = true
 	default:
-		return cfg, 0, fmt.Errorf("sqlite-sync %q: want normal or full", sqliteSync)
+		return cfg, logging{}, fmt.Errorf("sqlite-sync %q: want normal or full", sqliteSync)
 	}
 	if len(errs) > 0 {
-		return cfg, 0, errs[0]
+		return cfg, logging{}, errs[0]
 	}
 	if fs.NArg() > 0 {
-		return cfg, 0, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		return cfg, logging{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	n, err := strconv.ParseInt(maxBuf, 10, 64)
 	if err != nil || n <= 0 {
-		return cfg, 0, fmt.Errorf("max-http-buffer-size %q: want a positive number of bytes", maxBuf)
+		return cfg, logging{}, fmt.Errorf("max-http-buffer-size %q: want a positive number of bytes", maxBuf)
 	}
 	cfg.MaxHTTPBufferSize = n
 	if cfg.SSEBuffer, err = strconv.Atoi(sseBuf); err != nil || cfg.SSEBuffer <= 0 {
-		return cfg, 0, fmt.Errorf("sse-buffer %q: want a positive number of events", sseBuf)
+		return cfg, logging{}, fmt.Errorf("sse-buffer %q: want a positive number of events", sseBuf)
 	}
 	if cfg.SSEHeartbeat <= 0 || cfg.SSERetry <= 0 || cfg.AbuseWindow <= 0 {
-		return cfg, 0, errors.New("sse-heartbeat, sse-retry and abuse-window must be positive")
+		return cfg, logging{}, errors.New("sse-heartbeat, sse-retry and abuse-window must be positive")
 	}
 	for _, f := range []struct {
 		name string
@@ -121,24 +136,30 @@ func parseFlags(args []string, getenv func(string) string) (server.Config, slog.
 		p    *int
 	}{{"max-rooms-per-socket", maxRooms, &cfg.MaxRoomsPerSocket}, {"max-connections-per-user", maxConns, &cfg.MaxConnectionsPerUser}} {
 		if *f.p, err = strconv.Atoi(f.s); err != nil || *f.p <= 0 {
-			return cfg, 0, fmt.Errorf("%s %q: want a positive number", f.name, f.s)
+			return cfg, logging{}, fmt.Errorf("%s %q: want a positive number", f.name, f.s)
 		}
 	}
 	if cfg.RateLimits, err = ratelimit.ParseRateLimits(limits); err != nil {
-		return cfg, 0, err
+		return cfg, logging{}, err
 	}
 	cfg.PrivateRooms = splitComma(private)
 	if keyFile != "" {
 		if cfg.JWTPublicKey, err = os.ReadFile(keyFile); err != nil {
-			return cfg, 0, fmt.Errorf("jwt-public-key: %w", err)
+			return cfg, logging{}, fmt.Errorf("jwt-public-key: %w", err)
 		}
 	}
 	cfg.CORSOrigins = splitComma(cors)
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return cfg, 0, fmt.Errorf("log-level %q: %w", level, err)
+		return cfg, logging{}, fmt.Errorf("log-level %q: %w", level, err)
 	}
-	return cfg, lv, nil
+	if logFormat != "text" && logFormat != "json" {
+		return cfg, logging{}, fmt.Errorf("log-format %q: want text or json", logFormat)
+	}
+	if cfg.Pprof && cfg.MetricsAddr == "" {
+		return cfg, logging{}, errors.New("--pprof needs --metrics-addr: profiles are never served on the main listener")
+	}
+	return cfg, logging{level: lv, json: logFormat == "json"}, nil
 }
 
 // splitComma splits a comma list, dropping blanks.

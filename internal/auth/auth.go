@@ -64,6 +64,9 @@ type Config struct {
 	Production bool
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// OnRefused, when set, is called with the reason of each refused token
+	// (metrics). It must return at once.
+	OnRefused func(reason string)
 }
 
 // Dev-token bounds and the least HS256 secret length.
@@ -81,13 +84,17 @@ type Verifier struct {
 	methods []string
 	parser  *jwt.Parser
 	now     func() time.Time
+	refused func(reason string)
 }
 
 // New validates cfg and returns its Verifier.
 func New(cfg Config) (*Verifier, error) {
-	v := &Verifier{now: cfg.Now}
+	v := &Verifier{now: cfg.Now, refused: cfg.OnRefused}
 	if v.now == nil {
 		v.now = time.Now
+	}
+	if v.refused == nil {
+		v.refused = func(string) {}
 	}
 	switch {
 	case cfg.Secret != "" && len(cfg.PublicKey) > 0:
@@ -141,6 +148,14 @@ type claims struct {
 
 // Verify checks a token and returns its identity, or an *Error.
 func (v *Verifier) Verify(token string) (Identity, error) {
+	id, err := v.verify(token)
+	if err != nil {
+		v.refused(Reason(err))
+	}
+	return id, err
+}
+
+func (v *Verifier) verify(token string) (Identity, error) {
 	if token == "" {
 		return Identity{}, refuse("missing token")
 	}

@@ -320,9 +320,13 @@ type Config struct {
 // Server serves the SSE streams. It observes the chat core (New registers
 // the observer) and reads history through it.
 type Server struct {
-	cfg   Config
-	feeds *roomFeeds
+	cfg     Config
+	feeds   *roomFeeds
+	streams atomic.Int64 // open streams, rooms and presence
 }
+
+// Streams returns how many streams are open now.
+func (s *Server) Streams() int { return int(s.streams.Load()) }
 
 // New returns the SSE server of cfg and subscribes it to the chat. It
 // starts no goroutine: a room's feed goroutine runs while the room has
@@ -514,6 +518,8 @@ func (s *Server) Room(w http.ResponseWriter, r *http.Request, room string) {
 	if err != nil {
 		return
 	}
+	s.streams.Add(1)
+	defer s.streams.Add(-1)
 	for len(page) > 0 {
 		for _, m := range page {
 			ev, err := newSSEEvent(events.NewChatMessage.Name(), m.ID, m)
@@ -605,6 +611,8 @@ func (s *Server) Presence(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
+	s.streams.Add(1)
+	defer s.streams.Add(-1)
 	// Everything queued meanwhile is newer than the snapshot.
 	for _, p := range snap {
 		ev, err := newSSEEvent(events.Status.Name(), "", p)

@@ -75,6 +75,9 @@ type Config struct {
 	AbuseWindow time.Duration
 	// Logger receives abuse disconnections. nil discards.
 	Logger *slog.Logger
+	// OnLimited, when set, is called with the event name of each event
+	// refused or dropped over its limit (metrics). It must return at once.
+	OnLimited func(event string)
 }
 
 // Limiter applies per-socket token buckets to client events: over the
@@ -88,6 +91,8 @@ type Limiter struct {
 	window time.Duration
 	now    func() time.Time
 	log    *slog.Logger
+	// onLimited counts refusals.
+	onLimited func(event string)
 }
 
 // New returns the Limiter of cfg.
@@ -103,7 +108,10 @@ func New(cfg Config) *Limiter {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Limiter{limits: limits, factor: float64(cfg.AbuseFactor), window: cfg.AbuseWindow, now: time.Now, log: cfg.Logger}
+	if cfg.OnLimited == nil {
+		cfg.OnLimited = func(string) {}
+	}
+	return &Limiter{limits: limits, factor: float64(cfg.AbuseFactor), window: cfg.AbuseWindow, now: time.Now, log: cfg.Logger, onLimited: cfg.OnLimited}
 }
 
 // Namespace returns ns whose connection handlers see rate-limited sockets.
@@ -172,6 +180,7 @@ func (c limitedConn) On(event string, h events.RawHandler) {
 			h(ctx, args, ack)
 			return
 		}
+		c.l.onLimited(event)
 		if ack != nil {
 			_ = ack(rejected) // a closed socket needs no answer
 		}

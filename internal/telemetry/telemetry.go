@@ -1,0 +1,187 @@
+// Package telemetry is Parley's operational surface: the Prometheus
+// metrics (names in Metrics' documentation, stable for dashboards), the
+// connection lifecycle log lines, and net/http/pprof. The packages that do
+// the work know nothing of Prometheus: they take plain hooks (OnCommit,
+// OnLimited, OnRefused, observers) or expose counts that the collectors
+// read at scrape time, so the hot path pays at most an atomic add.
+//
+// Concurrency: a Metrics is safe for concurrent use; its hooks may be
+// called from any goroutine and never block. The package starts no
+// goroutine: gauges are computed when Prometheus scrapes.
+package telemetry
+
+import (
+	"log/slog"
+	"net/http"
+	"net/http/pprof"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/parley-rt/parley/events"
+	"github.com/parley-rt/parley/namespaces"
+	"github.com/parley-rt/parley/socketio"
+)
+
+// Sources are the counts the gauges read at scrape time. A nil function
+// reads as zero.
+type Sources struct {
+	// Transports returns the open Engine.IO sessions per transport.
+	Transports func() map[string]int
+	// Namespaces are the Socket.IO namespaces whose sockets are counted.
+	Namespaces []*socketio.Namespace
+	// SSEStreams returns the open SSE streams.
+	SSEStreams func() int
+	// OnlineUsers returns the users online (or in their grace period).
+	OnlineUsers func() int
+}
+
+// Metrics holds Parley's collectors:
+//
+//	parley_connected_clients{transport}       gauge: Engine.IO connections
+//	parley_sockets{namespace}                 gauge: Socket.IO sockets
+//	parley_sse_streams                        gauge
+//	parley_presence_online_users              gauge
+//	parley_rate_limited_total{event}          counter
+//	parley_auth_failures_total{reason}        counter
+//	parley_messages_persisted_total           counter
+//	parley_store_commit_seconds               histogram: one group commit
+//	parley_store_batch_size                   histogram: writes per commit
+//
+// plus the Go runtime and process collectors.
+type Metrics struct {
+	reg          *prometheus.Registry
+	rateLimited  *prometheus.CounterVec
+	authFailures *prometheus.CounterVec
+	persisted    prometheus.Counter
+	commitTime   prometheus.Histogram
+	batchSize    prometheus.Histogram
+}
+
+// New returns the metrics reading src. The functions in src are read at
+// scrape time, so a caller may fill them in after New.
+func New(src *Sources) *Metrics {
+	m := &Metrics{reg: prometheus.NewRegistry()}
+	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.rateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "parley_rate_limited_total", Help: "Client events refused or dropped over their per-socket rate limit.",
+	}, []string{"event"})
+	m.authFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "parley_auth_failures_total", Help: "Refused tokens, by the check that failed.",
+	}, []string{"reason"})
+	m.persisted = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "parley_messages_persisted_total", Help: "Chat messages durably stored (a deduplicated resend is not counted).",
+	})
+	m.commitTime = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "parley_store_commit_seconds", Help: "Duration of one group commit of the store.",
+		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16), // 0.1 ms .. 3.3 s
+	})
+	m.batchSize = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "parley_store_batch_size", Help: "Writes committed in one group commit.",
+		Buckets: prometheus.ExponentialBuckets(1, 2, 10), // 1 .. 512
+	})
+	m.reg.MustRegister(m.rateLimited, m.authFailures, m.persisted, m.commitTime, m.batchSize)
+	m.reg.MustRegister(gaugeVec("parley_connected_clients", "Open Engine.IO connections, by transport.", "transport", func() map[string]int {
+		if src.Transports == nil {
+			return nil
+		}
+		return src.Transports()
+	}))
+	m.reg.MustRegister(gaugeVec("parley_sockets", "Connected Socket.IO sockets, by namespace.", "namespace", func() map[string]int {
+		out := make(map[string]int, len(src.Namespaces))
+		for _, n := range src.Namespaces {
+			out[n.Name()] = len(n.Sockets())
+		}
+		return out
+	}))
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "parley_sse_streams", Help: "Open server-sent event streams."}, func() float64 {
+		if src.SSEStreams == nil {
+			return 0
+		}
+		return float64(src.SSEStreams())
+	}))
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "parley_presence_online_users", Help: "Users online, including those in their grace period."}, func() float64 {
+		if src.OnlineUsers == nil {
+			return 0
+		}
+		return float64(src.OnlineUsers())
+	}))
+	return m
+}
+
+// Register adds collectors (the cluster's parley_redis_* counters, say).
+func (m *Metrics) Register(cs ...prometheus.Collector) { m.reg.MustRegister(cs...) }
+
+// RateLimited counts an event over its limit (ratelimit.Config.OnLimited).
+func (m *Metrics) RateLimited(event string) { m.rateLimited.WithLabelValues(event).Inc() }
+
+// AuthFailure counts a refused token (auth.Config.OnRefused).
+func (m *Metrics) AuthFailure(reason string) { m.authFailures.WithLabelValues(reason).Inc() }
+
+// StoreCommit records a group commit (store.SQLiteConfig.OnCommit).
+func (m *Metrics) StoreCommit(size int, took time.Duration) {
+	m.commitTime.Observe(took.Seconds())
+	m.batchSize.Observe(float64(size))
+}
+
+// MessagePersisted counts a stored message (a core.Observer's Message).
+func (m *Metrics) MessagePersisted(events.ChatMessage) { m.persisted.Inc() }
+
+// Handler serves the metrics in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// Mux serves /metrics and, with withPprof, net/http/pprof under
+// /debug/pprof/: the dedicated metrics listener's handler.
+func (m *Metrics) Mux(withPprof bool) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", m.Handler())
+	if withPprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	return mux
+}
+
+// gaugeVec is a gauge with one label whose values f computes at scrape
+// time.
+func gaugeVec(name, help, label string, f func() map[string]int) prometheus.Collector {
+	return &funcVec{desc: prometheus.NewDesc(name, help, []string{label}, nil), f: f}
+}
+
+type funcVec struct {
+	desc *prometheus.Desc
+	f    func() map[string]int
+}
+
+func (v *funcVec) Describe(ch chan<- *prometheus.Desc) { ch <- v.desc }
+
+func (v *funcVec) Collect(ch chan<- prometheus.Metric) {
+	for label, n := range v.f() {
+		ch <- prometheus.MustNewConstMetric(v.desc, prometheus.GaugeValue, float64(n), label)
+	}
+}
+
+// LogConnections logs one info line when a socket of n connects and one
+// when it disconnects: socket id, Engine.IO session id, namespace, user,
+// transport, remote address and (on disconnect) the reason. Tokens, keys
+// and handshake auth are never logged. Register it after the namespace's
+// middleware, so the identity is known.
+func LogConnections(n *socketio.Namespace, log *slog.Logger) {
+	n.OnConnection(func(s *socketio.Socket) {
+		hs := s.Handshake()
+		user, _ := namespaces.User(s.AsConn())
+		attrs := []any{"socket", s.ID(), "sid", s.SessionID(), "nsp", n.Name(), "user", user.ID, "remote", hs.RemoteAddr}
+		log.Info("connected", append(attrs, "transport", s.Transport())...)
+		s.OnDisconnect(func(reason string) {
+			// The transport of the moment: an upgrade happens after connect.
+			log.Info("disconnected", append(attrs, "transport", s.Transport(), "reason", reason)...)
+		})
+	})
+}
