@@ -19,7 +19,7 @@ type action struct {
 	room   string // join, leave
 	close  bool   // _disconnect
 	name   string // emit: the event
-	args   []any  // emit: its arguments
+	args   []any  // emit: its arguments, json.RawMessage each
 }
 
 // decodeAction decodes the arguments of a UI action:
@@ -27,16 +27,18 @@ type action struct {
 //	emit(nsp, filter?, event, ...args)
 //	join(nsp, room, filter?)   leave(nsp, room, filter?)
 //	_disconnect(nsp, close, filter?)
-func decodeAction(event string, args *socketio.Args) (action, error) {
+//
+// The UI sends no binary data; args are its JSON arguments.
+func decodeAction(event string, args []json.RawMessage) (action, error) {
 	act := action{event: event}
 	str := func(i int, dst *string, optional bool) error {
-		if i >= args.Len() {
+		if i >= len(args) {
 			if optional {
 				return nil
 			}
 			return fmt.Errorf("%s: argument %d missing: %w", event, i, errBadAction)
 		}
-		raw := args.Raw(i)
+		raw := args[i]
 		if optional && string(raw) == "null" {
 			return nil
 		}
@@ -59,12 +61,8 @@ func decodeAction(event string, args *socketio.Args) (action, error) {
 		if act.name == "" {
 			return act, fmt.Errorf("%s: empty event name: %w", event, errBadAction)
 		}
-		for i := 3; i < args.Len(); i++ {
-			v, err := args.Value(i)
-			if err != nil {
-				return act, fmt.Errorf("%s: argument %d: %w", event, i, errBadAction)
-			}
-			act.args = append(act.args, v)
+		for _, raw := range args[min(3, len(args)):] {
+			act.args = append(act.args, raw)
 		}
 	case evJoin, evLeave:
 		if err := str(1, &act.room, false); err != nil {
@@ -77,8 +75,8 @@ func decodeAction(event string, args *socketio.Args) (action, error) {
 			return act, err
 		}
 	case evDisconnect:
-		if args.Len() > 1 {
-			if err := json.Unmarshal(args.Raw(1), &act.close); err != nil {
+		if len(args) > 1 {
+			if err := json.Unmarshal(args[1], &act.close); err != nil {
 				return act, fmt.Errorf("%s: argument 1: %w", event, errBadAction)
 			}
 		}
@@ -95,7 +93,11 @@ func decodeAction(event string, args *socketio.Args) (action, error) {
 // are to go through BroadcastOperator's SocketsJoin, SocketsLeave and
 // DisconnectSockets, so that they reach every node as emit already does.
 func (a *Admin) act(event string, args *socketio.Args) {
-	act, err := decodeAction(event, args)
+	if args.Binary() {
+		a.cfg.Logger.Warn("admin: action with binary data dropped", "event", event)
+		return
+	}
+	act, err := decodeAction(event, args.RawAll())
 	if err != nil {
 		a.cfg.Logger.Warn("admin: action dropped", "err", err)
 		return
