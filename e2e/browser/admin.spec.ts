@@ -58,6 +58,9 @@ async function serveUI(): Promise<{ url: string; close: () => Promise<void> }> {
 }
 
 test("the Admin UI logs in, shows a /chat socket in its room and disconnects it", async ({ browser, room }) => {
+  // A server and a static server of its own, a login with bcrypt and a full
+  // single-page app: about 15 s on an idle machine, twice that on a loaded one.
+  test.setTimeout(90_000);
   const parley: Parley = await startParley({
     args: [...SERVER_ARGS, "--admin-ui", "--admin-user", ADMIN_USER, "--admin-password-hash", ADMIN_PASSWORD_HASH],
   });

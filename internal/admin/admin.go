@@ -138,10 +138,12 @@ func New(cfg Config) (*Admin, error) {
 	}
 	a.nsp = cfg.IO.Of(cfg.Namespace)
 	a.nsp.Use(a.authenticate)
-	a.nsp.OnConnection(a.onAdminConnection)
+	// The admin namespace is instrumented too, and first: as in Node, a new
+	// UI's socket_connected goes out before its greeting.
 	for _, n := range cfg.IO.Namespaces() {
 		a.instrument(n)
 	}
+	a.nsp.OnConnection(a.onAdminConnection)
 	return a, nil
 }
 

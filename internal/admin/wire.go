@@ -56,7 +56,7 @@ type ServerStats struct {
 	ServerID            string             `json:"serverId"`
 	Hostname            string             `json:"hostname"`
 	PID                 int                `json:"pid"`
-	Uptime              float64            `json:"uptime"` // seconds
+	Uptime              float64            `json:"uptime"` // seconds since New, which runs at the server's start
 	ClientsCount        int                `json:"clientsCount"`
 	PollingClientsCount int                `json:"pollingClientsCount"`
 	AggregatedEvents    []AggregatedEvent  `json:"aggregatedEvents"`
