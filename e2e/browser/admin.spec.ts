@@ -108,9 +108,8 @@ test("the Admin UI logs in, shows a /chat socket in its room and disconnects it"
     // server_stats reached the dashboard: the servers list knows this node.
     await page.goto(`${ui.url}/#/servers/`);
     // Its default server id is hostname#pid.
-    await expect(
-      page.getByText(new RegExp(`^${hostname().replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}#\\d+$`)),
-    ).toBeVisible();
+    const serverId = new RegExp(`^${hostname().replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}#\\d+$`);
+    await expect(page.getByText(serverId)).toBeVisible();
 
     // The socket's page lists the room by its plain name.
     const socketPage = `${ui.url}/#/n/${encodeURIComponent("/chat")}/sockets/${id}`;
@@ -124,6 +123,13 @@ test("the Admin UI logs in, shows a /chat socket in its room and disconnects it"
     // Disconnect it from the UI.
     await page.locator("button:has(i.mdi-logout)").first().click();
     expect(await disconnected).toBe("io server disconnect");
+
+    // A reload logs in again with the session id the server handed out,
+    // without the form.
+    await page.reload();
+    await page.goto(`${ui.url}/#/servers/`);
+    await expect(page.getByText(serverId)).toBeVisible();
+    await expect(page.getByRole("button", { name: "Connect" })).toBeHidden();
     await context.close();
   } finally {
     chat?.close();

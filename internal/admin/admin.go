@@ -66,6 +66,7 @@ type Admin struct {
 	started  time.Time
 	features []Feature
 	now      func() time.Time
+	checking chan struct{} // a slot per running password check
 
 	mu         sync.Mutex
 	clients    map[string]int // engine session id -> its sockets on instrumented namespaces
@@ -125,6 +126,7 @@ func New(cfg Config) (*Admin, error) {
 		pid:        os.Getpid(),
 		started:    time.Now(),
 		now:        time.Now,
+		checking:   make(chan struct{}, maxPasswordChecks),
 		clients:    make(map[string]int),
 		transports: make(map[*socketio.Socket]string),
 		features: []Feature{

@@ -287,3 +287,61 @@ func TestJSDate(t *testing.T) {
 		t.Fatalf("jsDate = %s, %v", b, err)
 	}
 }
+
+func TestLogin(t *testing.T) {
+	t.Parallel()
+	hash, err := bcrypt.GenerateFromPassword([]byte("right"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(Config{IO: newIO(t), User: "admin", PasswordHash: string(hash)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	session, err := a.login(json.RawMessage(`{"username":"admin","password":"right"}`), now)
+	if err != nil || len(session) != 16 {
+		t.Fatalf("login = %q, %v", session, err)
+	}
+	for _, tc := range []struct {
+		auth string
+		want error
+	}{
+		{`{"sessionId":"` + session + `"}`, nil},
+		{`{"sessionId":"0000000000000000"}`, errInvalidCredentials},
+		{`{"username":"admin","password":"wrong"}`, errInvalidCredentials},
+		{`{}`, errInvalidCredentials},
+		{`"admin"`, errInvalidCredentials},
+		{`{"username":1}`, errInvalidCredentials},
+	} {
+		got, err := a.login(json.RawMessage(tc.auth), now)
+		if !errors.Is(err, tc.want) || got != "" {
+			t.Errorf("login(%s) = %q, %v; want %v", tc.auth, got, err, tc.want)
+		}
+	}
+	// While maxPasswordChecks checks run, another login is refused at once;
+	// a session login still goes through.
+	for range maxPasswordChecks {
+		a.checking <- struct{}{}
+	}
+	if _, err := a.login(json.RawMessage(`{"username":"admin","password":"right"}`), now); !errors.Is(err, errBusy) {
+		t.Fatalf("login while busy: %v, want errBusy", err)
+	}
+	if _, err := a.login(json.RawMessage(`{"sessionId":"`+session+`"}`), now); err != nil {
+		t.Fatalf("session login while busy: %v", err)
+	}
+	for range maxPasswordChecks {
+		<-a.checking
+	}
+	if _, err := a.login(json.RawMessage(`{"username":"admin","password":"right"}`), now); err != nil {
+		t.Fatalf("login after the checks: %v", err)
+	}
+
+	open, err := New(Config{IO: newIO(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, err := open.login(json.RawMessage(`{}`), now); err != nil || s != "" {
+		t.Fatalf("open login = %q, %v", s, err)
+	}
+}

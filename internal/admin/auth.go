@@ -17,6 +17,14 @@ import (
 // its login form again.
 var errInvalidCredentials = &socketio.ConnectError{Message: "invalid credentials"}
 
+// errBusy refuses a login while maxPasswordChecks others are being
+// checked: each bcrypt comparison costs tens of milliseconds of CPU, which
+// a flood of logins must not turn into a denial of service.
+var errBusy = &socketio.ConnectError{Message: "too many login attempts, retry"}
+
+// maxPasswordChecks bounds the bcrypt comparisons running at once.
+const maxPasswordChecks = 2
+
 // adminKey is the socket data key under which the middleware leaves a new
 // session id for the connection handler; data listings leave it out, as
 // Node's instrument leaves out its _admin key.
@@ -80,28 +88,46 @@ func (ss *sessions) prune(now time.Time) {
 	ss.order = ss.order[i:]
 }
 
-// authenticate is the /admin namespace's middleware: a live session id, or
-// the configured username with a password matching the bcrypt hash (a new
-// session id is then handed to the UI on connection). With no credentials
-// configured every connection is let in.
+// authenticate is the /admin namespace's middleware (see login); the new
+// session id of a password login waits in the socket's data for the
+// connection handler, which hands it to the UI.
 func (a *Admin) authenticate(s *socketio.Socket) error {
+	session, err := a.login(s.Auth(), a.now())
+	if err != nil {
+		a.cfg.Logger.Warn("admin: login refused", "remote", s.Handshake().RemoteAddr, "err", err)
+		return err
+	}
+	if session != "" {
+		s.Set(adminKey, session)
+	}
+	return nil
+}
+
+// login checks a UI's handshake auth: a live session id, or the configured
+// username with a password matching the bcrypt hash, for which it returns
+// a new session id. With no credentials configured every UI is let in.
+func (a *Admin) login(auth json.RawMessage, now time.Time) (session string, err error) {
 	if a.cfg.User == "" {
-		return nil
+		return "", nil
 	}
 	var c credentials
-	if err := json.Unmarshal(s.Auth(), &c); err != nil {
-		return errInvalidCredentials
+	if err := json.Unmarshal(auth, &c); err != nil {
+		return "", errInvalidCredentials
 	}
-	now := a.now()
 	if c.SessionID != "" && a.sessions.valid(c.SessionID, now) {
-		return nil
+		return "", nil
 	}
-	if !a.checkPassword(c.Username, c.Password) {
-		a.cfg.Logger.Warn("admin: invalid credentials", "remote", s.Handshake().RemoteAddr)
-		return errInvalidCredentials
+	select {
+	case a.checking <- struct{}{}:
+	default:
+		return "", errBusy
 	}
-	s.Set(adminKey, a.sessions.create(now))
-	return nil
+	ok := a.checkPassword(c.Username, c.Password)
+	<-a.checking
+	if !ok {
+		return "", errInvalidCredentials
+	}
+	return a.sessions.create(now), nil
 }
 
 // checkPassword compares in constant time with respect to the username
