@@ -14,9 +14,16 @@
 // adapter's FetchAllSockets and SocketsJoin/SocketsLeave/DisconnectSockets
 // are used here (see allSockets and act).
 //
+// The dashboard's connection chart counts a connection when its first
+// socket connects to an instrumented namespace and a disconnection (with
+// the reason) when its last one leaves; the bytes and packets charts stay
+// empty (the engine exposes no such counts).
+//
 // Concurrency: an Admin is safe for concurrent use. Its hooks run on the
 // socket goroutines that trigger them and only emit or update state under
-// a short lock. It owns one goroutine, the stats ticker, started by the
+// a short lock. That lock is a leaf: nothing calls into socketio or emits
+// while holding it. At most two bcrypt comparisons run at once; logins
+// beyond them are refused. It owns one goroutine, the stats ticker, started by the
 // first connection to an instrumented namespace (New starts nothing) and
 // ended by Close, which waits for it.
 package admin
