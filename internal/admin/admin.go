@@ -196,6 +196,7 @@ func (a *Admin) onAdminConnection(s *socketio.Socket) {
 	if v, ok := s.Get(adminKey); ok {
 		if id, _ := v.(string); id != "" {
 			a.emitTo(s, evSession, id)
+			s.Set(adminKey, "") // handed over: no copy of the secret stays in the socket's data
 		}
 	}
 	a.emitTo(s, evConfig, configPayload{SupportedFeatures: a.features})
