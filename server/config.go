@@ -101,6 +101,14 @@ type Config struct {
 	// Pprof serves net/http/pprof on the metrics listener; it needs
 	// MetricsAddr.
 	Pprof bool
+	// AdminUI serves the Socket.IO Admin UI's /admin namespace (see
+	// internal/admin). Default off.
+	AdminUI bool
+	// AdminUser and AdminPasswordHash (a bcrypt hash) are the admin UI's
+	// login. Both or neither; with neither the namespace is open, which
+	// Production refuses.
+	AdminUser         string
+	AdminPasswordHash string
 	// Logger receives the server's logs. Nil discards them.
 	Logger *slog.Logger
 }

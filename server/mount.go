@@ -7,6 +7,7 @@ import (
 
 	"github.com/parley-rt/parley/core"
 	"github.com/parley-rt/parley/events"
+	"github.com/parley-rt/parley/internal/admin"
 	"github.com/parley-rt/parley/internal/auth"
 	"github.com/parley-rt/parley/internal/httpapi"
 	"github.com/parley-rt/parley/internal/sse"
@@ -97,5 +98,15 @@ func (s *Server) mount() error {
 	sources.Namespaces = []*socketio.Namespace{chatSIO, presenceSIO}
 	sources.SSEStreams = s.sse.Streams
 	sources.OnlineUsers = p.Online
+	if cfg.AdminUI { // last: it instruments every namespace registered above
+		a, err := admin.New(admin.Config{
+			IO: s.io, User: cfg.AdminUser, PasswordHash: cfg.AdminPasswordHash,
+			Production: cfg.Production, Logger: cfg.Logger,
+		})
+		if err != nil {
+			return err
+		}
+		s.closer = append(s.closer, a.Close)
+	}
 	return nil
 }

@@ -31,6 +31,7 @@ type Namespace struct {
 	mu          sync.RWMutex
 	middlewares []Middleware
 	onConn      []func(*Socket)
+	observers   atomic.Pointer[[]RoomObserver] // copy on write under mu
 
 	adapter  Adapter
 	ackID    atomic.Int64

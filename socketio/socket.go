@@ -173,11 +173,11 @@ func (s *Socket) Join(rooms ...string) {
 	if !s.Connected() {
 		return
 	}
-	s.nsp.adapter.Add(s, rooms...)
+	s.nsp.join(s, rooms)
 }
 
 // Leave removes the socket from room.
-func (s *Socket) Leave(room string) { s.nsp.adapter.Remove(s.id, room) }
+func (s *Socket) Leave(room string) { s.nsp.leave(s, room) }
 
 // Rooms returns the rooms the socket is in, its own room included.
 func (s *Socket) Rooms() []string {
@@ -404,7 +404,7 @@ func (s *Socket) runDisconnect(reason string) {
 	for _, fn := range fns {
 		s.safely("disconnect", func() { fn(reason) })
 	}
-	s.nsp.adapter.RemoveAll(s)
+	s.nsp.leaveAll(s)
 }
 
 func (s *Socket) safely(what string, fn func()) {

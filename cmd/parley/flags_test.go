@@ -132,4 +132,14 @@ func TestOperationsFlags(t *testing.T) {
 	if err != nil || !lg.json || cfg.MetricsAddr != ":9100" || !cfg.Pprof {
 		t.Fatalf("env: %+v %+v %v", cfg, lg, err)
 	}
+	cfg, _, err = parseFlags([]string{"--admin-ui", "--admin-user", "ops"}, func(k string) string {
+		return map[string]string{"PARLEY_ADMIN_PASSWORD_HASH": "$2a$10$x"}[k]
+	})
+	if err != nil || !cfg.AdminUI || cfg.AdminUser != "ops" || cfg.AdminPasswordHash != "$2a$10$x" {
+		t.Fatalf("admin flags: %+v %v", cfg, err)
+	}
+	cfg, _, err = parseFlags(nil, func(k string) string { return map[string]string{"PARLEY_ADMIN_UI": "true"}[k] })
+	if err != nil || !cfg.AdminUI || cfg.AdminUser != "" {
+		t.Fatalf("PARLEY_ADMIN_UI: %+v %v", cfg, err)
+	}
 }

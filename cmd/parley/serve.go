@@ -74,6 +74,9 @@ func parseFlags(args []string, getenv func(string) string) (server.Config, loggi
 	str(&logFormat, "log-format", "PARLEY_LOG_FORMAT", "text", "text or json (one object per line)")
 	str(&cfg.MetricsAddr, "metrics-addr", "PARLEY_METRICS_ADDR", "", "listen address of /metrics (and /debug/pprof/ with --pprof); empty: /metrics on --addr, not at all with --production")
 	fs.BoolVar(&cfg.Pprof, "pprof", getenv("PARLEY_PPROF") == "true", "serve net/http/pprof on --metrics-addr (env PARLEY_PPROF=true)")
+	fs.BoolVar(&cfg.AdminUI, "admin-ui", getenv("PARLEY_ADMIN_UI") == "true", "serve the Socket.IO Admin UI's /admin namespace (env PARLEY_ADMIN_UI=true)")
+	str(&cfg.AdminUser, "admin-user", "PARLEY_ADMIN_USER", "", "admin UI login; empty: open (refused with --production)")
+	str(&cfg.AdminPasswordHash, "admin-password-hash", "PARLEY_ADMIN_PASSWORD_HASH", "", "bcrypt hash of the admin UI password")
 	var cors, level, maxBuf, sseBuf, keyFile, private, limits, maxRooms, maxConns string
 	str(&cfg.Addr, "addr", "PARLEY_ADDR", ":3000", "listen address")
 	str(&cfg.DataDir, "data-dir", "PARLEY_DATA_DIR", "./data", "directory of the embedded SQLite database")
