@@ -150,7 +150,7 @@ func (c *client) connect(p *Packet) {
 	s := newSocket(n, c, auth)
 	var restored *savedSession
 	if n.recovery != nil {
-		restored = n.recovery.restore(auth)
+		restored = n.recovery.claim(auth)
 		if restored != nil {
 			s.id, s.pid, s.recovered = restored.sid, restored.pid, true
 			s.data = restored.data
@@ -187,14 +187,28 @@ func (c *client) connect(p *Packet) {
 	if restored != nil {
 		rooms = append(rooms, restored.rooms...)
 	}
-	n.adapter.Add(s, rooms...)
 	payload := map[string]string{"sid": s.id}
 	if s.pid != "" {
 		payload["pid"] = s.pid
 	}
-	c.send(encodeControl(PacketConnect, n.name, payload))
-	if restored != nil && len(restored.missed) > 0 {
-		_ = c.sess.SendBatch(restored.missed) // a closed session is handled by OnClose
+	connected := encodeControl(PacketConnect, n.name, payload)
+	join := func(missed []*engineio.Frame) {
+		n.adapter.Add(s, rooms...)
+		c.send(connected)
+		if len(missed) > 0 {
+			_ = c.sess.SendBatch(missed) // a closed session is handled by OnClose
+		}
+	}
+	switch {
+	case restored != nil:
+		// Under the emit lock: the missed packets, then the live ones.
+		if !n.recovery.resume(restored, join) {
+			c.srv.cfg.Logger.Warn("socketio: recovered socket lost packets that expired while it connected", "nsp", n.name, "sid", s.id)
+		}
+	case n.recovery != nil:
+		n.recovery.locked(func() { join(nil) }) // no recorded packet before the CONNECT
+	default:
+		join(nil)
 	}
 	for _, fn := range onConn {
 		s.safely("connection", func() { fn(s) })
