@@ -19,7 +19,8 @@ type client struct {
 	mu           sync.Mutex
 	sockets      map[string]*Socket // by namespace name
 	closed       bool
-	connectTimer *time.Timer
+	connectTimer *time.Timer // nil once stopped or fired
+	connectDone  func()      // ends the engine's count of the timer
 	everJoined   bool
 
 	pending *Packet // a binary packet waiting for its attachments; reader-owned
@@ -175,10 +176,7 @@ func (c *client) connect(p *Packet) {
 	c.sockets[p.Nsp] = s
 	delete(c.kickedFrom, p.Nsp)
 	c.everJoined = true
-	if c.connectTimer != nil {
-		c.connectTimer.Stop()
-		c.connectTimer = nil // its memory is not worth keeping per connection
-	}
+	c.stopConnectTimerLocked()
 	c.mu.Unlock()
 	s.mu.Lock()
 	s.connected = true
@@ -279,8 +277,22 @@ func (c *client) disconnectAll() {
 	c.sess.Close(engineio.ReasonForcedClose)
 }
 
+// stopConnectTimerLocked stops the connect timer; when it had not fired, the
+// engine stops counting it here rather than in its callback. c.mu is held.
+func (c *client) stopConnectTimerLocked() {
+	if c.connectTimer == nil {
+		return
+	}
+	if c.connectTimer.Stop() {
+		c.connectDone()
+	}
+	c.connectTimer = nil // its memory is not worth keeping per connection
+	c.connectDone = nil
+}
+
 func (c *client) onConnectTimeout() {
 	c.mu.Lock()
+	c.connectTimer, c.connectDone = nil, nil // fired: the callback ends the count
 	joined := c.everJoined || len(c.sockets) > 0
 	c.mu.Unlock()
 	if !joined {
@@ -292,9 +304,7 @@ func (c *client) onConnectTimeout() {
 func (c *client) OnClose(reason string) {
 	c.mu.Lock()
 	c.closed = true
-	if c.connectTimer != nil {
-		c.connectTimer.Stop()
-	}
+	c.stopConnectTimerLocked()
 	c.mu.Unlock()
 	for _, s := range c.list() {
 		s.onclose(reason)
