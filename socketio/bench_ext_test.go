@@ -2,8 +2,10 @@ package socketio_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -14,6 +16,7 @@ import (
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
 
+	"github.com/parley-rt/parley/engineio"
 	"github.com/parley-rt/parley/socketio"
 )
 
@@ -140,4 +143,78 @@ func benchBroadcast(b *testing.B, recovery bool, par, receivers int) {
 	// Wall time depends on what else the machine runs; CPU time less so.
 	// Both include the receivers' reads, the same work for every variant.
 	b.ReportMetric(float64(processCPU()-cpu)/float64(b.N), "cpu-ns/op")
+}
+
+// BenchmarkEmitQueued measures the CPU cost of Namespace.Emit alone: its 20
+// receivers are long-polling sessions that never poll again after joining,
+// so every broadcast only queues (the engine's queue bound is raised to
+// hold them all) and nothing is written or read. Four goroutines emit at
+// once.
+func BenchmarkEmitQueued(b *testing.B) {
+	for _, rec := range []bool{false, true} {
+		b.Run(fmt.Sprintf("recovery=%v", rec), func(b *testing.B) {
+			cfg := socketio.Config{Engine: engineio.Config{MaxQueue: 1 << 30}}
+			if rec {
+				cfg.Recovery = &socketio.RecoveryConfig{}
+			}
+			srv, err := socketio.New(cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ts := httptest.NewServer(srv)
+			defer ts.Close()
+			defer func() {
+				ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+				defer cancel()
+				_ = srv.Close(ctx) // the measurement is over
+			}()
+			for range 20 {
+				pollJoin(b, ts.URL+"/socket.io/?EIO=4&transport=polling")
+			}
+			nsp := srv.Of("/")
+			b.SetParallelism(2) // 4 goroutines on 2 CPUs
+			b.ReportAllocs()
+			b.ResetTimer()
+			var seq atomic.Int64
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if err := nsp.Emit("m", seq.Add(1), "some text of a typical chat message"); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
+
+// pollJoin opens a long-polling session and joins "/" on it.
+func pollJoin(b *testing.B, base string) {
+	b.Helper()
+	get := func(url string) string {
+		res, err := http.Get(url)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer res.Body.Close()
+		body, err := io.ReadAll(res.Body)
+		if err != nil || res.StatusCode != http.StatusOK {
+			b.Fatalf("GET %s: %d %v", url, res.StatusCode, err)
+		}
+		return string(body)
+	}
+	open := get(base)
+	var hs struct{ SID string }
+	if err := json.Unmarshal([]byte(strings.TrimPrefix(open, "0")), &hs); err != nil {
+		b.Fatalf("open packet %q", open)
+	}
+	url := base + "&sid=" + hs.SID
+	res, err := http.Post(url, "text/plain", strings.NewReader("40"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	_ = res.Body.Close() // the GET below shows whether it worked
+	if p := get(url); !strings.HasPrefix(p, "40{") {
+		b.Fatalf("CONNECT answered %q", p)
+	}
 }
