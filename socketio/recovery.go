@@ -203,6 +203,7 @@ func (r *recoveryStore) resume(s *savedSession, join func(missed []*engineio.Fra
 	r.mu.Lock()
 	from := s.after + 1 // the next sequence number to look at
 	complete := from >= r.firstLocked()
+	from = max(from, r.firstLocked()) // those before it expired
 	snapshot := r.packets[r.indexLocked(from):]
 	r.mu.Unlock()
 	for _, p := range snapshot {

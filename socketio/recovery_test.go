@@ -270,3 +270,33 @@ func TestRecoveryRecordedEventCarriesOffset(t *testing.T) {
 		t.Fatalf("frame is %d bytes, want %d with the offset %q appended", frames[0].Len(), want, offset)
 	}
 }
+
+// TestRecoveryResumeAfterExpiry ages the packets a claimed session missed
+// past the window before resume (middlewares that took that long): resume
+// says so, and hands over what is left.
+func TestRecoveryResumeAfterExpiry(t *testing.T) {
+	t.Parallel()
+	n := newTestNamespace(t, "/late")
+	store := newRecoveryStore(time.Minute)
+	s := addSocket(t, n, "sid-6")
+	s.pid = "pid-6"
+	last, _ := record(t, store, "seen", nil, nil)
+	store.save(s)
+	record(t, store, "expires", nil, nil)
+	ss := store.claim(authJSON("pid-6", last))
+	if ss == nil {
+		t.Fatal("claim refused")
+	}
+	store.mu.Lock()
+	store.packets[0].at = store.packets[0].at.Add(-2 * time.Minute)
+	store.packets[1].at = store.packets[1].at.Add(-2 * time.Minute)
+	store.mu.Unlock()
+	_, fresh := record(t, store, "fresh", nil, nil) // prunes the two
+	var missed []*engineio.Frame
+	if store.resume(ss, func(m []*engineio.Frame) { missed = m }) {
+		t.Fatal("resume did not report the expired packet")
+	}
+	if len(missed) != 1 || missed[0] != fresh[0] {
+		t.Fatalf("missed %v, want only the fresh packet", missed)
+	}
+}
