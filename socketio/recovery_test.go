@@ -2,9 +2,12 @@ package socketio
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -298,5 +301,83 @@ func TestRecoveryResumeAfterExpiry(t *testing.T) {
 	}
 	if len(missed) != 1 || missed[0] != fresh[0] {
 		t.Fatalf("missed %v, want only the fresh packet", missed)
+	}
+}
+
+// TestRecoveryConcurrentPrune resumes sessions while other goroutines
+// record packets into a store whose window is a few milliseconds, so
+// packets expire and the log is resliced and compacted while resume reads
+// its copy outside the lock (the race detector checks that claim). Every
+// resume gets packets after its offset, each once, in offset order.
+func TestRecoveryConcurrentPrune(t *testing.T) {
+	t.Parallel()
+	n := newTestNamespace(t, "/prune")
+	store := newRecoveryStore(3 * time.Millisecond)
+	var seqOf sync.Map // first frame -> its sequence number
+	var recorders, resumers sync.WaitGroup
+	var resumed, replayed atomic.Int64
+	stop := make(chan struct{})
+	for range 4 {
+		recorders.Add(1)
+		go func() {
+			defer recorders.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				text := append(make([]byte, 0, 16+store.offsetRoom()), `2["x"]`...)
+				err := store.emit(text, []*engineio.Frame{nil}, nil, nil, func(fs []*engineio.Frame) error {
+					seqOf.Store(fs[0], store.seq) // under the emit lock
+					return nil
+				})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	for i := range 2 {
+		resumers.Add(1)
+		go func() {
+			defer resumers.Done()
+			s := addSocket(t, n, fmt.Sprintf("sid-p%d", i))
+			s.pid = fmt.Sprintf("pid-p%d", i)
+			for range 300 {
+				store.mu.Lock()
+				after := store.seq
+				store.mu.Unlock()
+				store.save(s)
+				ss := store.claim(authJSON(s.pid, store.prefix+strconv.FormatUint(after, 36)))
+				if ss == nil {
+					continue // the offset's packet expired already
+				}
+				store.resume(ss, func(missed []*engineio.Frame) {
+					resumed.Add(1)
+					replayed.Add(int64(len(missed)))
+					last := after
+					for _, f := range missed {
+						v, ok := seqOf.Load(f)
+						if !ok {
+							t.Errorf("missed frame %p was never recorded", f)
+							return
+						}
+						if seq := v.(uint64); seq <= last {
+							t.Errorf("missed packet %d after %d (offset %d)", seq, last, after)
+							return
+						}
+						last = v.(uint64)
+					}
+				})
+			}
+		}()
+	}
+	resumers.Wait()
+	close(stop)
+	recorders.Wait()
+	if resumed.Load() == 0 || replayed.Load() == 0 {
+		t.Fatalf("%d resumes replaying %d packets: the test exercised nothing", resumed.Load(), replayed.Load())
 	}
 }
