@@ -26,7 +26,8 @@ import (
 // any newer one.
 type recoveryStore struct {
 	max    time.Duration
-	prefix string // offsets are prefix + sequence number in base 36
+	prefix string           // offsets are prefix + sequence number in base 36
+	now    func() time.Time // time.Now; tests set a clock of their own
 
 	mu sync.Mutex
 	// seq is the sequence number of the newest packet recorded.
@@ -57,7 +58,7 @@ type savedPacket struct {
 }
 
 func newRecoveryStore(max time.Duration) *recoveryStore {
-	return &recoveryStore{max: max, prefix: newSocketID()[:8] + "-", sessions: make(map[string]*savedSession)}
+	return &recoveryStore{max: max, prefix: newSocketID()[:8] + "-", now: time.Now, sessions: make(map[string]*savedSession)}
 }
 
 // offsetRoom is how many bytes emit appends to an encoded packet: a comma,
@@ -71,7 +72,7 @@ func (r *recoveryStore) offsetRoom() int { return len(r.prefix) + 13 + 4 } // 13
 func (r *recoveryStore) emit(text []byte, frames []*engineio.Frame, rooms, except []string, deliver func([]*engineio.Frame) error) error {
 	rooms, except = slices.Clone(rooms), slices.Clone(except)
 	text = text[:len(text)-1] // the event's arguments go on: the closing bracket comes back below
-	now := time.Now()
+	now := r.now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.pruneLocked(now)
@@ -149,7 +150,7 @@ func (r *recoveryStore) save(s *Socket) {
 	s.mu.Lock()
 	data := maps.Clone(s.data)
 	s.mu.Unlock()
-	now := time.Now()
+	now := r.now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.pruneLocked(now)
@@ -173,7 +174,7 @@ func (r *recoveryStore) claim(auth json.RawMessage) *savedSession {
 	if !ok {
 		return nil
 	}
-	now := time.Now()
+	now := r.now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.pruneLocked(now)

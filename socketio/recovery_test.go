@@ -305,17 +305,31 @@ func TestRecoveryResumeAfterExpiry(t *testing.T) {
 }
 
 // TestRecoveryConcurrentPrune resumes sessions while other goroutines
-// record packets into a store whose window is a few milliseconds, so
-// packets expire and the log is resliced and compacted while resume reads
-// its copy outside the lock (the race detector checks that claim). Every
-// resume gets packets after its offset, each once, in offset order.
+// record packets into a store whose window holds about 400 of them (its
+// clock advances a millisecond per packet), so packets expire and the log
+// is resliced and compacted while resume reads its copy outside the lock;
+// the race detector checks that this is safe. Each resume starts from an
+// offset halfway back in the log, or near its oldest end, and must get every packet after it up to
+// the newest, once and in order (or, when some expired meanwhile and
+// resume says so, every packet from the oldest left).
 func TestRecoveryConcurrentPrune(t *testing.T) {
 	t.Parallel()
 	n := newTestNamespace(t, "/prune")
-	store := newRecoveryStore(3 * time.Millisecond)
+	store := newRecoveryStore(400 * time.Millisecond)
+	base := time.Now()
+	var clock atomic.Int64
+	store.now = func() time.Time { return base.Add(time.Duration(clock.Load()) * time.Millisecond) }
 	var seqOf sync.Map // first frame -> its sequence number
+	emit := func() error {
+		clock.Add(1)
+		text := append(make([]byte, 0, 16+store.offsetRoom()), `2["x"]`...)
+		return store.emit(text, []*engineio.Frame{nil}, nil, nil, func(fs []*engineio.Frame) error {
+			seqOf.Store(fs[0], store.seq) // under the emit lock
+			return nil
+		})
+	}
 	var recorders, resumers sync.WaitGroup
-	var resumed, replayed atomic.Int64
+	var resumed, completed atomic.Int64
 	stop := make(chan struct{})
 	for range 4 {
 		recorders.Add(1)
@@ -327,57 +341,83 @@ func TestRecoveryConcurrentPrune(t *testing.T) {
 					return
 				default:
 				}
-				text := append(make([]byte, 0, 16+store.offsetRoom()), `2["x"]`...)
-				err := store.emit(text, []*engineio.Frame{nil}, nil, nil, func(fs []*engineio.Frame) error {
-					seqOf.Store(fs[0], store.seq) // under the emit lock
-					return nil
-				})
-				if err != nil {
+				if err := emit(); err != nil {
 					t.Error(err)
 					return
 				}
 			}
 		}()
 	}
+	deadline := time.Now().Add(waitTimeout)
 	for i := range 2 {
 		resumers.Add(1)
 		go func() {
 			defer resumers.Done()
 			s := addSocket(t, n, fmt.Sprintf("sid-p%d", i))
 			s.pid = fmt.Sprintf("pid-p%d", i)
-			for range 300 {
+			for k := 0; resumed.Load() < 200 && time.Now().Before(deadline); k++ {
+				// Halfway back, or from packets about to expire (whose
+				// slots pruning drops while resume reads them).
+				lag := uint64(200)
+				if k%2 == 1 {
+					lag = 395
+				}
 				store.mu.Lock()
-				after := store.seq
+				after := store.seq - min(store.seq, lag)
 				store.mu.Unlock()
 				store.save(s)
 				ss := store.claim(authJSON(s.pid, store.prefix+strconv.FormatUint(after, 36)))
 				if ss == nil {
 					continue // the offset's packet expired already
 				}
-				store.resume(ss, func(missed []*engineio.Frame) {
-					resumed.Add(1)
-					replayed.Add(int64(len(missed)))
-					last := after
+				if err := emit(); err != nil { // at least one to replay
+					t.Error(err)
+					return
+				}
+				var got []uint64
+				var newest uint64
+				complete := store.resume(ss, func(missed []*engineio.Frame) {
+					newest = store.seq // under the emit lock
 					for _, f := range missed {
 						v, ok := seqOf.Load(f)
 						if !ok {
 							t.Errorf("missed frame %p was never recorded", f)
 							return
 						}
-						if seq := v.(uint64); seq <= last {
-							t.Errorf("missed packet %d after %d (offset %d)", seq, last, after)
-							return
-						}
-						last = v.(uint64)
+						got = append(got, v.(uint64))
 					}
 				})
+				if len(got) == 0 {
+					t.Errorf("resume from %d replayed nothing, newest %d", after, newest)
+					return
+				}
+				// Complete: every packet after the offset. Otherwise some
+				// expired while resume ran (and were dropped from the log
+				// whole): still each once, in order.
+				prev := after
+				for j, seq := range got {
+					if complete && seq != prev+1 || seq <= prev {
+						t.Errorf("resume from %d (complete %v): packet %d is %d after %d", after, complete, j, seq, prev)
+						return
+					}
+					prev = seq
+				}
+				if complete {
+					completed.Add(1)
+				}
+				if last := got[len(got)-1]; last != newest {
+					t.Errorf("resume from %d ends at %d, newest is %d", after, last, newest)
+					return
+				}
+				resumed.Add(1)
 			}
 		}()
 	}
 	resumers.Wait()
 	close(stop)
 	recorders.Wait()
-	if resumed.Load() == 0 || replayed.Load() == 0 {
-		t.Fatalf("%d resumes replaying %d packets: the test exercised nothing", resumed.Load(), replayed.Load())
+	if (resumed.Load() < 200 || completed.Load() == 0) && !t.Failed() {
+		t.Fatalf("only %d resumes (%d complete) in %v", resumed.Load(), completed.Load(), waitTimeout)
 	}
+	t.Logf("%d resumes, %d complete", resumed.Load(), completed.Load())
 }
