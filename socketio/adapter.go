@@ -15,7 +15,10 @@ import (
 //
 // Membership methods speak of local sockets. Implementations must be safe
 // for concurrent use and must not call back into the namespace while
-// holding a lock.
+// holding a lock. With connection state recovery on, Broadcast of a
+// recorded packet and the Add of a connecting socket run under the
+// namespace's emit lock (see the package documentation): they must not
+// emit into the same namespace.
 type Adapter interface {
 	// Add puts socket s in its own room (named by its id) and in rooms.
 	Add(s *Socket, rooms ...string)

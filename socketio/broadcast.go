@@ -54,7 +54,13 @@ func (b BroadcastOperator) Timeout(d time.Duration) BroadcastOperator { b.timeou
 // once; every recipient gets the same frames.
 func (b BroadcastOperator) Emit(event string, args ...any) error {
 	n := b.nsp
-	frames, err := n.encodeEvent(event, args, noID, n.recovery != nil && !b.volatile, b.rooms, b.except)
+	if n.recovery != nil && !b.volatile {
+		return n.emitRecorded(event, args, b.rooms, b.except, func(frames []*engineio.Frame) error {
+			b.deliver(frames, nil)
+			return nil
+		})
+	}
+	frames, err := encodePacket(PacketEvent, n.name, noID, []any{event}, args)
 	if err != nil {
 		return err
 	}
@@ -80,7 +86,7 @@ func (b BroadcastOperator) EmitWithAck(ctx context.Context, event string, args .
 	}
 	n := b.nsp
 	id := n.ackID.Add(1) - 1
-	frames, err := n.encodeEvent(event, args, id, false, nil, nil)
+	frames, err := encodePacket(PacketEvent, n.name, id, []any{event}, args)
 	if err != nil {
 		return nil, err
 	}
@@ -170,32 +176,42 @@ func (b BroadcastOperator) DisconnectSockets(close bool) {
 	}
 }
 
-// encodeEvent encodes an EVENT packet once into engine frames. With record,
-// the packet gets a recovery offset as its last argument and is kept for
-// replay to sockets of rooms/except that reconnect.
-func (n *Namespace) encodeEvent(event string, args []any, id int64, record bool, rooms, except []string) ([]*engineio.Frame, error) {
-	var offset string
-	extra := args
-	if record {
-		offset = n.recovery.nextOffset()
-		extra = append(slices.Clip(args), offset)
-	}
-	frames, err := encodePacket(PacketEvent, n.name, id, []any{event}, extra)
+// emitRecorded encodes an EVENT packet once, with a recovery offset as its
+// last argument, and records it and hands it to deliver as one step (see
+// recoveryStore). The encoding happens before the emit lock is taken.
+func (n *Namespace) emitRecorded(event string, args []any, rooms, except []string, deliver func([]*engineio.Frame) error) error {
+	text, buffers, err := encodeTextFrame(PacketEvent, n.name, noID, []any{event}, args, n.recovery.offsetRoom())
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if record {
-		n.recovery.record(offset, frames, rooms, except)
+	frames := make([]*engineio.Frame, 1, 1+len(buffers))
+	for _, b := range buffers {
+		frames = append(frames, engineio.NewMessage(b, true))
 	}
-	return frames, nil
+	return n.recovery.emit(text, frames, rooms, except, deliver)
 }
 
 // encodePacket encodes an EVENT or ACK packet: text frame first, then one
 // binary frame per attachment.
 func encodePacket(t PacketType, nsp string, id int64, prefix, args []any) ([]*engineio.Frame, error) {
-	body, buffers, err := encodeArgs(make([]byte, 0, 64), prefix, args)
+	text, buffers, err := encodeTextFrame(t, nsp, id, prefix, args, 0)
 	if err != nil {
 		return nil, err
+	}
+	frames := make([]*engineio.Frame, 1, 1+len(buffers))
+	frames[0] = engineio.NewMessage(text, false)
+	for _, b := range buffers {
+		frames = append(frames, engineio.NewMessage(b, true))
+	}
+	return frames, nil
+}
+
+// encodeTextFrame encodes an EVENT or ACK packet's text frame, with spare bytes
+// of capacity left at its end, and returns its attachments.
+func encodeTextFrame(t PacketType, nsp string, id int64, prefix, args []any, spare int) ([]byte, [][]byte, error) {
+	body, buffers, err := encodeArgs(make([]byte, 0, 64), prefix, args)
+	if err != nil {
+		return nil, nil, err
 	}
 	if len(buffers) > 0 {
 		switch t {
@@ -205,13 +221,8 @@ func encodePacket(t PacketType, nsp string, id int64, prefix, args []any) ([]*en
 			t = PacketBinaryAck
 		}
 	}
-	head := appendHeader(make([]byte, 0, len(body)+len(nsp)+16), t, nsp, len(buffers), id)
-	frames := make([]*engineio.Frame, 1, 1+len(buffers))
-	frames[0] = engineio.NewMessage(append(head, body...), false)
-	for _, b := range buffers {
-		frames = append(frames, engineio.NewMessage(b, true))
-	}
-	return frames, nil
+	head := appendHeader(make([]byte, 0, len(body)+len(nsp)+16+spare), t, nsp, len(buffers), id)
+	return append(head, body...), buffers, nil
 }
 
 // encodeControl encodes a CONNECT, DISCONNECT or CONNECT_ERROR packet.

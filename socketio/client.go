@@ -19,7 +19,8 @@ type client struct {
 	mu           sync.Mutex
 	sockets      map[string]*Socket // by namespace name
 	closed       bool
-	connectTimer *time.Timer
+	connectTimer *time.Timer // nil once stopped or fired
+	connectDone  func()      // ends the engine's count of the timer
 	everJoined   bool
 
 	pending *Packet // a binary packet waiting for its attachments; reader-owned
@@ -150,7 +151,7 @@ func (c *client) connect(p *Packet) {
 	s := newSocket(n, c, auth)
 	var restored *savedSession
 	if n.recovery != nil {
-		restored = n.recovery.restore(auth)
+		restored = n.recovery.claim(auth)
 		if restored != nil {
 			s.id, s.pid, s.recovered = restored.sid, restored.pid, true
 			s.data = restored.data
@@ -175,10 +176,7 @@ func (c *client) connect(p *Packet) {
 	c.sockets[p.Nsp] = s
 	delete(c.kickedFrom, p.Nsp)
 	c.everJoined = true
-	if c.connectTimer != nil {
-		c.connectTimer.Stop()
-		c.connectTimer = nil // its memory is not worth keeping per connection
-	}
+	c.stopConnectTimerLocked()
 	c.mu.Unlock()
 	s.mu.Lock()
 	s.connected = true
@@ -187,14 +185,28 @@ func (c *client) connect(p *Packet) {
 	if restored != nil {
 		rooms = append(rooms, restored.rooms...)
 	}
-	n.adapter.Add(s, rooms...)
 	payload := map[string]string{"sid": s.id}
 	if s.pid != "" {
 		payload["pid"] = s.pid
 	}
-	c.send(encodeControl(PacketConnect, n.name, payload))
-	if restored != nil && len(restored.missed) > 0 {
-		_ = c.sess.SendBatch(restored.missed) // a closed session is handled by OnClose
+	connected := encodeControl(PacketConnect, n.name, payload)
+	join := func(missed []*engineio.Frame) {
+		n.adapter.Add(s, rooms...)
+		c.send(connected)
+		if len(missed) > 0 {
+			_ = c.sess.SendBatch(missed) // a closed session is handled by OnClose
+		}
+	}
+	switch {
+	case restored != nil:
+		// Under the emit lock: the missed packets, then the live ones.
+		if !n.recovery.resume(restored, join) {
+			c.srv.cfg.Logger.Warn("socketio: recovered socket lost packets that expired while it connected", "nsp", n.name, "sid", s.id)
+		}
+	case n.recovery != nil:
+		n.recovery.locked(func() { join(nil) }) // no recorded packet before the CONNECT
+	default:
+		join(nil)
 	}
 	for _, fn := range onConn {
 		s.safely("connection", func() { fn(s) })
@@ -265,8 +277,22 @@ func (c *client) disconnectAll() {
 	c.sess.Close(engineio.ReasonForcedClose)
 }
 
+// stopConnectTimerLocked stops the connect timer; when it had not fired, the
+// engine stops counting it here rather than in its callback. c.mu is held.
+func (c *client) stopConnectTimerLocked() {
+	if c.connectTimer == nil {
+		return
+	}
+	if c.connectTimer.Stop() {
+		c.connectDone()
+	}
+	c.connectTimer = nil // its memory is not worth keeping per connection
+	c.connectDone = nil
+}
+
 func (c *client) onConnectTimeout() {
 	c.mu.Lock()
+	c.connectTimer, c.connectDone = nil, nil // fired: the callback ends the count
 	joined := c.everJoined || len(c.sockets) > 0
 	c.mu.Unlock()
 	if !joined {
@@ -278,9 +304,7 @@ func (c *client) onConnectTimeout() {
 func (c *client) OnClose(reason string) {
 	c.mu.Lock()
 	c.closed = true
-	if c.connectTimer != nil {
-		c.connectTimer.Stop()
-	}
+	c.stopConnectTimerLocked()
 	c.mu.Unlock()
 	for _, s := range c.list() {
 		s.onclose(reason)

@@ -192,7 +192,16 @@ func (srv *Server) namespaces() []*Namespace {
 func (srv *Server) onSession(s *engineio.Session) {
 	c := &client{srv: srv, sess: s, sockets: make(map[string]*Socket, 1)}
 	s.SetHandler(c)
-	c.connectTimer = time.AfterFunc(srv.cfg.ConnectTimeout, c.onConnectTimeout)
+	// The engine's Close waits for the timer: its callback ends it, or
+	// stopConnectTimerLocked when the timer is stopped before it fires.
+	done := srv.engine.Track()
+	c.mu.Lock()
+	c.connectDone = done
+	c.connectTimer = time.AfterFunc(srv.cfg.ConnectTimeout, func() {
+		defer done()
+		c.onConnectTimeout()
+	})
+	c.mu.Unlock()
 }
 
 // Close disconnects every socket ("server shutting down" on the server

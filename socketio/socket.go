@@ -203,7 +203,10 @@ func (s *Socket) Emit(event string, args ...any) error {
 	if !s.Connected() {
 		return ErrNotConnected
 	}
-	frames, err := s.nsp.encodeEvent(event, args, noID, s.nsp.recovery != nil, []string{s.id}, nil)
+	if s.nsp.recovery != nil {
+		return s.nsp.emitRecorded(event, args, []string{s.id}, nil, s.sendFrames)
+	}
+	frames, err := encodePacket(PacketEvent, s.nsp.name, noID, []any{event}, args)
 	if err != nil {
 		return err
 	}
