@@ -1,20 +1,28 @@
 package rooms
 
-import "errors"
+import (
+	"errors"
 
-// MaxNameLen is the longest room name, in bytes (every allowed character is
-// one byte).
-const MaxNameLen = 64
+	"github.com/parley-rt/parley/events"
+)
 
-// ErrInvalidName reports a room name that is empty, longer than MaxNameLen,
-// or holds a character outside [A-Za-z0-9_.:-].
+// MaxNameLen is events.MaxRoomNameChars, the longest room name, in bytes
+// (every allowed character is one byte). The contract declares the rule
+// once, in package events; this name remains for the namespaces that quote
+// it.
+const MaxNameLen = events.MaxRoomNameChars
+
+// ErrInvalidName reports a room name that is empty, longer than
+// events.MaxRoomNameChars, or holds a character outside [A-Za-z0-9_.:-].
 var ErrInvalidName = errors.New("rooms: invalid room name")
 
-// Validate reports whether name is a valid room name: 1 to MaxNameLen
-// characters of [A-Za-z0-9_.:-]. It returns ErrInvalidName, unwrapped, so
-// callers may compare with errors.Is or ==.
+// Validate reports whether name is a valid room name, one that matches
+// events.RoomNamePattern in full: 1 to events.MaxRoomNameChars characters
+// of [A-Za-z0-9_.:-]. It checks the bytes in a loop rather than with the
+// pattern, which FuzzValidate holds it to. It returns ErrInvalidName,
+// unwrapped, so callers may compare with errors.Is or ==.
 func Validate(name string) error {
-	if len(name) == 0 || len(name) > MaxNameLen {
+	if len(name) == 0 || len(name) > events.MaxRoomNameChars {
 		return ErrInvalidName
 	}
 	for i := 0; i < len(name); i++ {

@@ -12,6 +12,7 @@ import type {
   UserStatus,
   WatchRequest,
 } from "./generated/events.js";
+import { DEFAULT_HISTORY_LIMIT, MAX_CONTENT_CHARS, MAX_HISTORY_LIMIT, MAX_WATCH_ITEMS } from "./generated/events.js";
 import { isRetriable, ParleyError, type ParleyErrorCode } from "./errors.js";
 import { newClientMsgId } from "./ids.js";
 import { createStore, type ReadableStore } from "./store.js";
@@ -82,7 +83,7 @@ export interface HistoryQuery {
   before?: string;
   /** Messages newer than this id. */
   after?: string;
-  /** Page size, 1 to 200. Default 50. */
+  /** Page size, 1 to {@link MAX_HISTORY_LIMIT}. Default {@link DEFAULT_HISTORY_LIMIT}. */
   limit?: number;
 }
 
@@ -138,12 +139,10 @@ export interface ParleyClient {
   close(): void;
 }
 
-/** The largest message, in characters after trimming (events.MaxContentChars). */
-export const MAX_CONTENT_CHARS = 4000;
-/** The size of the history a join returns (events.DefaultHistoryLimit). */
-const JOIN_HISTORY = 50;
+/** The size of the history a join returns. */
+const JOIN_HISTORY = DEFAULT_HISTORY_LIMIT;
 /** Page size and page budget when catching up after a reconnection. */
-const RESYNC_PAGE = 200;
+const RESYNC_PAGE = MAX_HISTORY_LIMIT;
 const RESYNC_MAX_PAGES = 10;
 /** Retries of a send that the server refused with a retriable code (not counting connection loss). */
 const SEND_MAX_ATTEMPTS = 6;
@@ -718,9 +717,6 @@ async function unwrap<T>(socket: Socket, closed: boolean, timeoutMs: number, ev:
 }
 
 function ignore(): void {}
-
-/** The most rooms, and user ids, one subscribe may name (events.MaxWatchItems). */
-const MAX_WATCH_ITEMS = 100;
 
 /** Splits a watch request into requests the server accepts; none when it is empty. */
 function chunks(req: WatchRequest): WatchRequest[] {

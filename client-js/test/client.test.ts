@@ -3,7 +3,13 @@
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import type { ChatMessage, FetchHistoryResult } from "../src/generated/events.js";
+import {
+  DEFAULT_HISTORY_LIMIT,
+  MAX_CONTENT_CHARS,
+  MAX_HISTORY_LIMIT,
+  type ChatMessage,
+  type FetchHistoryResult,
+} from "../src/generated/events.js";
 import {
   createParleyClient,
   ParleyError,
@@ -48,7 +54,7 @@ const contents = (c: ParleyClient, room: string) =>
   c.store.getState().rooms[room]?.messages.map((m) => m.content) ?? [];
 
 async function serverHistory(url: string, room: string): Promise<ChatMessage[]> {
-  const res = await fetch(`${url}/api/rooms/${room}/messages?limit=200`, {
+  const res = await fetch(`${url}/api/rooms/${room}/messages?limit=${MAX_HISTORY_LIMIT}`, {
     headers: { Authorization: `Bearer ${API_KEY}` },
   });
   assert.equal(res.status, 200);
@@ -101,18 +107,19 @@ for (const transports of [["websocket"], ["polling"]] as Transport[][]) {
 
 test("history pages older messages into the store, oldest first, without gaps", async () => {
   const room = roomName("paging");
-  for (let i = 1; i <= 60; i++) await server.publish(room, `m${i}`);
+  const total = DEFAULT_HISTORY_LIMIT + 10;
+  for (let i = 1; i <= total; i++) await server.publish(room, `m${i}`);
   const c = client("Pager");
   const joined = await c.join(room);
-  assert.equal(joined.messages.length, 50);
+  assert.equal(joined.messages.length, DEFAULT_HISTORY_LIMIT);
   assert.equal(joined.hasOlder, true);
   assert.equal(joined.messages[0]?.content, "m11");
-  const page = await c.history(room, { before: joined.messages[0]!.id, limit: 200 });
+  const page = await c.history(room, { before: joined.messages[0]!.id, limit: MAX_HISTORY_LIMIT });
   assert.equal(page.messages.length, 10);
   const r = c.store.getState().rooms[room]!;
   assert.deepEqual(
     r.messages.map((m) => m.content),
-    Array.from({ length: 60 }, (_, i) => `m${i + 1}`),
+    Array.from({ length: total }, (_, i) => `m${i + 1}`),
   );
   assert.equal(r.hasOlder, false);
 });
@@ -134,7 +141,7 @@ test("joining a room with a bad name rejects with bad_request and leaves no room
   await c.join(room);
   await assert.rejects(c.send(room, "   "), (e: unknown) => e instanceof ParleyError && e.code === "bad_request");
   await assert.rejects(
-    c.send(room, "x".repeat(4001)),
+    c.send(room, "x".repeat(MAX_CONTENT_CHARS + 1)),
     (e: unknown) => e instanceof ParleyError && e.code === "too_large",
   );
 });

@@ -19,8 +19,9 @@ import (
 const (
 	DefaultTypingTimeout = 5 * time.Second
 	DefaultMaxRooms      = 100
-	// MaxIdentityChars bounds DevAuth's userId and name, in characters.
-	MaxIdentityChars = 64
+	// MaxIdentityChars is events.MaxIdentityChars, which bounds DevAuth's
+	// userId and name, in characters.
+	MaxIdentityChars = events.MaxIdentityChars
 )
 
 // ErrNotFound is wrapped by a History.Page error when a cursor names no

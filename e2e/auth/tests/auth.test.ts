@@ -10,6 +10,7 @@ import { API_KEY, useParley } from "../../chat/harness.ts";
 import { SSEClient, useSSECleanup } from "../../presence/client.ts";
 import { MODES, call, closeAll, connect, disconnected, outcome, socketFor, connected, type ConnectError } from "../client.ts";
 import { SECRET, inSeconds, sign, unsigned } from "../jwt.ts";
+import { MAX_ROOM_NAME_CHARS } from "../../../client-js/src/generated/events.ts";
 
 const AUD = "parley-e2e";
 const server = useParley({ args: ["--jwt-secret", SECRET, "--jwt-audience", AUD, "--private-rooms", "staff-*"] });
@@ -122,7 +123,7 @@ for (const mode of MODES) {
 
   describe(`private rooms [${mode}]`, () => {
     it("needs a rooms claim to join, post, read, watch or stream a private room; public rooms need only a token", async () => {
-      const team = `private:${uid("team")}`.slice(0, 64);
+      const team = `private:${uid("team")}`.slice(0, MAX_ROOM_NAME_CHARS);
       const staff = `staff-${uid("ops")}`;
       const lobby = uid("lobby");
       const member = tokenFor(uid("alice"), { rooms: [team, "staff-*"] });

@@ -9,7 +9,15 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { API_KEY, useParley, type Parley } from "../harness.ts";
 import { MODES, connectClient, newUser, ok, uniqueRoom, useClientCleanup, uuidV7Millis } from "../client.ts";
-import type { ChatMessage, ErrorCode, FetchHistoryResult } from "../../../client-js/src/generated/events.ts";
+import {
+  MAX_CONTENT_CHARS,
+  MAX_HISTORY_LIMIT,
+  MAX_IDENTITY_CHARS,
+  MAX_ROOM_NAME_CHARS,
+  type ChatMessage,
+  type ErrorCode,
+  type FetchHistoryResult,
+} from "../../../client-js/src/generated/events.ts";
 
 const server = useParley();
 useClientCleanup();
@@ -115,16 +123,16 @@ describe("HTTP API: publish", () => {
     });
   }
 
-  it("characters, not bytes: 4000 emoji are accepted, 4001 characters are too_large (413)", async () => {
+  it(`characters, not bytes: ${MAX_CONTENT_CHARS} emoji are accepted, ${MAX_CONTENT_CHARS + 1} characters are too_large (413)`, async () => {
     const room = uniqueRoom("api-size");
-    const emoji = await publish(server(), room, { content: "😀".repeat(4000), sender: SENDER });
+    const emoji = await publish(server(), room, { content: "😀".repeat(MAX_CONTENT_CHARS), sender: SENDER });
     assert.equal(emoji.status, 201, JSON.stringify(emoji.body).slice(0, 200));
-    assert.equal((emoji.body as ChatMessage).content, "😀".repeat(4000));
+    assert.equal((emoji.body as ChatMessage).content, "😀".repeat(MAX_CONTENT_CHARS));
     assertApiError(
-      await publish(server(), room, { content: "x".repeat(4001), sender: SENDER }),
+      await publish(server(), room, { content: "x".repeat(MAX_CONTENT_CHARS + 1), sender: SENDER }),
       413,
       "too_large",
-      "4001 characters",
+      `${MAX_CONTENT_CHARS + 1} characters`,
     );
     assertApiError(
       await publish(server(), room, { content: "x".repeat(70_000), sender: SENDER }),
@@ -142,7 +150,11 @@ describe("HTTP API: publish", () => {
     ["missing sender", "r", { content: "x" }],
     ["empty sender id", "r", { content: "x", sender: { id: "", name: "N" } }],
     ["blank sender name", "r", { content: "x", sender: { id: "i", name: "  " } }],
-    ["sender name of 65 characters", "r", { content: "x", sender: { id: "i", name: "n".repeat(65) } }],
+    [
+      `sender name of ${MAX_IDENTITY_CHARS + 1} characters`,
+      "r",
+      { content: "x", sender: { id: "i", name: "n".repeat(MAX_IDENTITY_CHARS + 1) } },
+    ],
     ["sender of wrong type", "r", { content: "x", sender: "bot" }],
     ["missing content", "r", { sender: SENDER }],
     ["empty content", "r", { content: "", sender: SENDER }],
@@ -151,7 +163,7 @@ describe("HTTP API: publish", () => {
     ["empty clientMsgId", "r", { content: "x", sender: SENDER, clientMsgId: "" }],
     ["room with a space", "two%20words", { content: "x", sender: SENDER }],
     ["room with ä", "%C3%A4", { content: "x", sender: SENDER }],
-    ["room of 65 characters", "r".repeat(65), { content: "x", sender: SENDER }],
+    [`room of ${MAX_ROOM_NAME_CHARS + 1} characters`, "r".repeat(MAX_ROOM_NAME_CHARS + 1), { content: "x", sender: SENDER }],
   ];
   for (const [what, room, body] of BAD) {
     it(`400 bad_request: ${what}`, async () => {
@@ -196,7 +208,7 @@ describe("HTTP API: history", () => {
 
     for (const [query, status, code] of [
       ["?limit=0", 400, "bad_request"],
-      ["?limit=201", 400, "bad_request"],
+      [`?limit=${MAX_HISTORY_LIMIT + 1}`, 400, "bad_request"],
       ["?limit=ten", 400, "bad_request"],
       ["?before=01900000-0000-7000-8000-000000000000", 404, "not_found"],
       ["?after=nope", 404, "not_found"],

@@ -22,7 +22,13 @@ import {
   useClientCleanup,
   type ChatClient,
 } from "../client.ts";
-import type { ErrorCode } from "../../../client-js/src/generated/events.ts";
+import {
+  MAX_CLIENT_MSG_ID_CHARS,
+  MAX_CONTENT_CHARS,
+  MAX_HISTORY_LIMIT,
+  MAX_ROOM_NAME_CHARS,
+  type ErrorCode,
+} from "../../../client-js/src/generated/events.ts";
 
 const server = useParley();
 useClientCleanup();
@@ -44,9 +50,9 @@ const CASES: Case[] = [
   { what: "joinRoom room null", event: "joinRoom", args: () => [{ room: null }], code: "bad_request" },
   { what: "joinRoom unknown field", event: "joinRoom", args: (r) => [{ room: r, password: "x" }], code: "bad_request" },
   {
-    what: "joinRoom room of 65 characters",
+    what: `joinRoom room of ${MAX_ROOM_NAME_CHARS + 1} characters`,
     event: "joinRoom",
-    args: () => [{ room: "r".repeat(65) }],
+    args: () => [{ room: "r".repeat(MAX_ROOM_NAME_CHARS + 1) }],
     code: "bad_request",
   },
   { what: "joinRoom room with a space", event: "joinRoom", args: () => [{ room: "two words" }], code: "bad_request" },
@@ -100,15 +106,15 @@ const CASES: Case[] = [
     code: "bad_request",
   },
   {
-    what: "chatMessage 4001 characters",
+    what: `chatMessage ${MAX_CONTENT_CHARS + 1} characters`,
     event: "chatMessage",
-    args: (r) => [{ room: r, content: "x".repeat(4001) }],
+    args: (r) => [{ room: r, content: "x".repeat(MAX_CONTENT_CHARS + 1) }],
     code: "too_large",
   },
   {
-    what: "chatMessage 4001 emoji",
+    what: `chatMessage ${MAX_CONTENT_CHARS + 1} emoji`,
     event: "chatMessage",
-    args: (r) => [{ room: r, content: "😀".repeat(4001) }],
+    args: (r) => [{ room: r, content: "😀".repeat(MAX_CONTENT_CHARS + 1) }],
     code: "too_large",
   },
   {
@@ -130,9 +136,9 @@ const CASES: Case[] = [
     code: "bad_request",
   },
   {
-    what: "chatMessage clientMsgId of 129 characters",
+    what: `chatMessage clientMsgId of ${MAX_CLIENT_MSG_ID_CHARS + 1} characters`,
     event: "chatMessage",
-    args: (r) => [{ room: r, content: "x", clientMsgId: "k".repeat(129) }],
+    args: (r) => [{ room: r, content: "x", clientMsgId: "k".repeat(MAX_CLIENT_MSG_ID_CHARS + 1) }],
     code: "bad_request",
   },
   {
@@ -157,14 +163,14 @@ const CASES: Case[] = [
   {
     what: "fetchHistory bad room name",
     event: "fetchHistory",
-    args: () => [{ room: "x".repeat(65) }],
+    args: () => [{ room: "x".repeat(MAX_ROOM_NAME_CHARS + 1) }],
     code: "bad_request",
   },
   { what: "fetchHistory limit 0", event: "fetchHistory", args: (r) => [{ room: r, limit: 0 }], code: "bad_request" },
   {
-    what: "fetchHistory limit 201",
+    what: `fetchHistory limit ${MAX_HISTORY_LIMIT + 1}`,
     event: "fetchHistory",
-    args: (r) => [{ room: r, limit: 201 }],
+    args: (r) => [{ room: r, limit: MAX_HISTORY_LIMIT + 1 }],
     code: "bad_request",
   },
   {
@@ -277,15 +283,15 @@ for (const mode of MODES) {
       });
     }
 
-    it("4000 characters and 4000 emoji (8000 UTF-16 units, 16000 bytes) are accepted, after trimming", async () => {
-      const plain = await send(ann, room, `  ${"x".repeat(4000)}  `);
-      assert.equal(plain.content, "x".repeat(4000));
-      const emoji = await send(ann, room, "😀".repeat(4000));
-      assert.equal(emoji.content, "😀".repeat(4000));
-      assert.equal([...emoji.content].length, 4000);
-      const clientMsgId = "k".repeat(128);
+    it(`${MAX_CONTENT_CHARS} characters and ${MAX_CONTENT_CHARS} emoji (twice the UTF-16 units, 4 times the bytes) are accepted, after trimming`, async () => {
+      const plain = await send(ann, room, `  ${"x".repeat(MAX_CONTENT_CHARS)}  `);
+      assert.equal(plain.content, "x".repeat(MAX_CONTENT_CHARS));
+      const emoji = await send(ann, room, "😀".repeat(MAX_CONTENT_CHARS));
+      assert.equal(emoji.content, "😀".repeat(MAX_CONTENT_CHARS));
+      assert.equal([...emoji.content].length, MAX_CONTENT_CHARS);
+      const clientMsgId = "k".repeat(MAX_CLIENT_MSG_ID_CHARS);
       assert.equal((await send(ann, room, "longest key", clientMsgId)).clientMsgId, clientMsgId);
-      const long = "r".repeat(64);
+      const long = "r".repeat(MAX_ROOM_NAME_CHARS);
       assert.deepEqual((await ok(ann.socket, "joinRoom", { room: long })).room, long);
       assert.deepEqual(
         (await ok(ann.socket, "fetchHistory", { room, limit: 200 })).messages.at(-1)?.content,

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { connectClient, ok as chatOk, useClientCleanup } from "../../chat/client.ts";
 import { useParley } from "../../chat/harness.ts";
-import type { ErrorCode, WatchRequest } from "../../../client-js/src/generated/events.ts";
+import { MAX_WATCH_ITEMS, type ErrorCode, type WatchRequest } from "../../../client-js/src/generated/events.ts";
 import {
   MODES,
   call,
@@ -180,7 +180,7 @@ for (const mode of MODES) {
       const cases: [WatchRequest, ErrorCode][] = [
         [{ rooms: ["bad room"] }, "bad_request"],
         [{ userIds: [""] }, "bad_request"],
-        [{ userIds: Array.from({ length: 101 }, (_, i) => `u${i}`) }, "too_large"],
+        [{ userIds: Array.from({ length: MAX_WATCH_ITEMS + 1 }, (_, i) => `u${i}`) }, "too_large"],
       ];
       for (const [req, code] of cases) {
         const res = await call(c, "subscribe", req);
