@@ -1,5 +1,7 @@
 // @parley/client: a typed client for Parley on socket.io-client v4.
-export { createParleyClient, refreshDelayMs, toParleyError, userFromToken } from "./client.js";
+export { createParleyClient } from "./client.js";
+export { toParleyError } from "./connection.js";
+export { refreshDelayMs, userFromToken } from "./token.js";
 export type {
   ChatSocket,
   DevIdentity,
