@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { createParleyClient, ParleyError, type ParleyClient } from "../src/index.js";
-import { startParley, type Parley } from "./support/parley.ts";
+import { startParley, type Parley } from "../../e2e/support/parley.ts";
 import { eventually, until } from "./support/wait.ts";
 
 let server: Parley;

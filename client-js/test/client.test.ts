@@ -17,9 +17,14 @@ import {
   type ParleyClientOptions,
   type Transport,
 } from "../src/index.js";
-import { API_KEY, startParley, type Parley } from "./support/parley.ts";
+import { API_KEY, startParley as startServer, type Parley, type ParleyOptions } from "../../e2e/support/parley.ts";
 import { startProxy } from "./support/proxy.ts";
 import { eventually, until } from "./support/wait.ts";
+
+/** bin/parley with a 1 s / 2 s heartbeat, so a lost connection shows within 3 s. */
+function startParley(opts: ParleyOptions = {}): Promise<Parley> {
+  return startServer({ ...opts, args: ["--ping-interval", "1s", "--ping-timeout", "2s", ...(opts.args ?? [])] });
+}
 
 const FAST_RECONNECT = { reconnectionDelay: 50, reconnectionDelayMax: 300, randomizationFactor: 0 };
 

@@ -6,7 +6,8 @@
 
 import assert from "node:assert/strict";
 import { afterEach, describe, it } from "node:test";
-import { API_KEY, useParley } from "../../chat/harness.ts";
+import { API_KEY } from "../../support/parley.ts";
+import { useParley } from "../../support/hooks.ts";
 import { SSEClient, useSSECleanup } from "../../presence/client.ts";
 import { MODES, call, closeAll, connect, disconnected, outcome, socketFor, connected, type ConnectError } from "../client.ts";
 import { SECRET, inSeconds, sign, unsigned } from "../jwt.ts";

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { afterEach, describe, it } from "node:test";
 import { negativeWindow } from "../../chat/client.ts";
-import { useParley } from "../../chat/harness.ts";
+import { useParley } from "../../support/hooks.ts";
 import { MODES, call, closeAll, connect, disconnected, outcome, type ConnectError } from "../client.ts";
 
 const server = useParley({ args: ["--abuse-window", "1s", "--max-connections-per-user", "3"] });

@@ -7,7 +7,8 @@
 
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { API_KEY, useParley, type Parley } from "../harness.ts";
+import { API_KEY, type Parley } from "../../support/parley.ts";
+import { useParley } from "../../support/hooks.ts";
 import { MODES, connectClient, newUser, ok, uniqueRoom, useClientCleanup, uuidV7Millis } from "../client.ts";
 import {
   MAX_CONTENT_CHARS,

@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { useParley } from "../harness.ts";
+import { useParley } from "../../support/hooks.ts";
 import { MODES, connectClient, createClient, ok, uniqueRoom, useClientCleanup } from "../client.ts";
 import { MAX_IDENTITY_CHARS } from "../../../client-js/src/generated/events.ts";
 

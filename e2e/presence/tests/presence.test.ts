@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { connectClient, ok as chatOk, useClientCleanup } from "../../chat/client.ts";
-import { useParley } from "../../chat/harness.ts";
+import { useParley } from "../../support/hooks.ts";
 import { MAX_WATCH_ITEMS, type ErrorCode, type WatchRequest } from "../../../client-js/src/generated/events.ts";
 import {
   MODES,

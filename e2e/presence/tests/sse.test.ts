@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { connectClient, ok as chatOk, send, useClientCleanup } from "../../chat/client.ts";
-import { useParley } from "../../chat/harness.ts";
+import { useParley } from "../../support/hooks.ts";
 import { MAX_USER_ID_CHARS, type ChatMessage, type PresenceState } from "../../../client-js/src/generated/events.ts";
 import { MODES, SSEClient, closeSocket, connectPresence, newUser, uniqueRoom, useCleanup, useSSECleanup } from "../client.ts";
 

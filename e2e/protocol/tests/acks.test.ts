@@ -40,7 +40,7 @@ for (const mode of MODES) {
       const r = await ask<ServerAskResult>(c.socket, "server-ask", { timeout: 2000, args: [1, "q", { deep: [null] }] });
       assert.deepEqual(r, { ok: true, res: ["answer", { echoed: [1, "q", { deep: [null] }] }, 3] });
       // the "ask" event itself carried exactly the args (plus the ack function)
-      const [askArgs] = c.log.all("ask");
+      const [askArgs] = c.log.allArgs("ask");
       assert.deepEqual(askArgs!.slice(0, -1), [1, "q", { deep: [null] }]);
     });
 
