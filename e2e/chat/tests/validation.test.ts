@@ -21,6 +21,7 @@ import {
   untyped,
   useClientCleanup,
   type ChatClient,
+  type Mode,
 } from "../client.ts";
 import {
   MAX_CLIENT_MSG_ID_CHARS,
@@ -248,74 +249,107 @@ for (const event of ["joinRoom", "leaveRoom", "chatMessage", "fetchHistory"]) {
   }
 }
 
+/**
+ * One case of each kind, run over every transport: decoding, validation and
+ * the handlers' checks do not depend on the transport, so the table runs
+ * over one (websocket) and these prove the path from each transport to the
+ * typed error.
+ */
+const MATRIX = [
+  "joinRoom unknown field", // strict decoding
+  `chatMessage ${MAX_CONTENT_CHARS + 1} emoji`, // Validate, on a large multi-byte payload
+  "chatMessage to a room not joined", // the handler
+  "fetchHistory payload null", // not an object
+  "joinRoom two payloads", // the wrong number of arguments
+];
+
+/**
+ * One socket for a describe block (it must survive every case), in a room;
+ * another room holds a message whose id is a foreign cursor.
+ */
+function useAnn(mode: Mode) {
+  const s = {} as { ann: ChatClient; room: string; elsewhere: string; foreignId: string };
+  before(async () => {
+    s.room = uniqueRoom("valid");
+    s.elsewhere = uniqueRoom("elsewhere");
+    s.ann = await connectClient(server(), { mode, user: newUser("Ann"), keep: true });
+    const other = await connectClient(server(), { mode: "websocket", user: newUser("Other"), keep: true });
+    await ok(other.socket, "joinRoom", { room: s.elsewhere });
+    s.foreignId = (await send(other, s.elsewhere, "not in Ann's room")).id;
+    closeClient(other.socket);
+    await ok(s.ann.socket, "joinRoom", { room: s.room });
+  });
+  after(() => closeClient(s.ann.socket));
+  return {
+    s,
+    /** A good request on the same socket: it must still work. */
+    async stillWorks(after: string): Promise<void> {
+      const msg = await send(s.ann, s.room, `ok after ${after}`);
+      assert.equal(msg.content, `ok after ${after}`);
+    },
+    /** Sends case c and checks its error, then that the socket still works. */
+    async check(c: Case): Promise<void> {
+      const res = await callRaw(s.ann.socket, c.event, ...c.args(s.room, s.elsewhere, s.foreignId));
+      assertError(res, c.code, c.what);
+      await this.stillWorks(c.what);
+    },
+  };
+}
+
+describe(`malformed events: the table of ${CASES.length} bad payloads [websocket]`, () => {
+  const ann = useAnn("websocket");
+  for (const c of CASES) {
+    it(`${c.what} → ${c.code}`, () => ann.check(c));
+  }
+});
+
 for (const mode of MODES) {
   describe(`malformed events [${mode}]`, () => {
-    let ann: ChatClient;
-    let room: string;
-    let elsewhere: string;
-    let foreignId: string;
+    const fixture = useAnn(mode);
+    const { s } = fixture;
+    const stillWorks = (after: string) => fixture.stillWorks(after);
 
-    /** A good request on the same socket: it must still work. */
-    async function stillWorks(after: string): Promise<void> {
-      const msg = await send(ann, room, `ok after ${after}`);
-      assert.equal(msg.content, `ok after ${after}`);
-    }
-
-    // One socket for the whole block (it must survive every case), in a
-    // room; another room holds a message whose id is a foreign cursor.
-    before(async () => {
-      room = uniqueRoom("valid");
-      elsewhere = uniqueRoom("elsewhere");
-      ann = await connectClient(server(), { mode, user: newUser("Ann"), keep: true });
-      const other = await connectClient(server(), { mode: "websocket", user: newUser("Other"), keep: true });
-      await ok(other.socket, "joinRoom", { room: elsewhere });
-      foreignId = (await send(other, elsewhere, "not in Ann's room")).id;
-      closeClient(other.socket);
-      await ok(ann.socket, "joinRoom", { room });
+    it(`transport matrix: ${MATRIX.length} kinds of bad payload get their codes, and the socket keeps working`, async () => {
+      for (const what of MATRIX) {
+        const c = CASES.find((x) => x.what === what);
+        assert.ok(c, `no case "${what}"`);
+        await fixture.check(c);
+      }
     });
-    after(() => closeClient(ann.socket));
-
-    for (const c of CASES) {
-      it(`${c.what} → ${c.code}`, async () => {
-        const res = await callRaw(ann.socket, c.event, ...c.args(room, elsewhere, foreignId));
-        assertError(res, c.code, c.what);
-        await stillWorks(c.what);
-      });
-    }
 
     it(`${MAX_CONTENT_CHARS} characters and ${MAX_CONTENT_CHARS} emoji (twice the UTF-16 units, 4 times the bytes) are accepted, after trimming`, async () => {
-      const plain = await send(ann, room, `  ${"x".repeat(MAX_CONTENT_CHARS)}  `);
+      const plain = await send(s.ann, s.room, `  ${"x".repeat(MAX_CONTENT_CHARS)}  `);
       assert.equal(plain.content, "x".repeat(MAX_CONTENT_CHARS));
-      const emoji = await send(ann, room, "😀".repeat(MAX_CONTENT_CHARS));
+      const emoji = await send(s.ann, s.room, "😀".repeat(MAX_CONTENT_CHARS));
       assert.equal(emoji.content, "😀".repeat(MAX_CONTENT_CHARS));
       assert.equal([...emoji.content].length, MAX_CONTENT_CHARS);
       const clientMsgId = "k".repeat(MAX_CLIENT_MSG_ID_CHARS);
-      assert.equal((await send(ann, room, "longest key", clientMsgId)).clientMsgId, clientMsgId);
+      assert.equal((await send(s.ann, s.room, "longest key", clientMsgId)).clientMsgId, clientMsgId);
       const long = "r".repeat(MAX_ROOM_NAME_CHARS);
-      assert.deepEqual((await ok(ann.socket, "joinRoom", { room: long })).room, long);
+      assert.deepEqual((await ok(s.ann.socket, "joinRoom", { room: long })).room, long);
       assert.deepEqual(
-        (await ok(ann.socket, "fetchHistory", { room, limit: 200 })).messages.at(-1)?.content,
+        (await ok(s.ann.socket, "fetchHistory", { room: s.room, limit: MAX_HISTORY_LIMIT })).messages.at(-1)?.content,
         "longest key",
       );
-      assert.equal((await ok(ann.socket, "fetchHistory", { room, limit: 1 })).messages.length, 1);
+      assert.equal((await ok(s.ann.socket, "fetchHistory", { room: s.room, limit: 1 })).messages.length, 1);
     });
 
     it("an event that needs an ack but has none is dropped; the socket keeps working", async () => {
       const dropRoom = uniqueRoom("dropped");
-      untyped(ann.socket).emit("joinRoom", { room: dropRoom });
-      untyped(ann.socket).emit("chatMessage", { room, content: "dropped message" });
-      untyped(ann.socket).emit("fetchHistory", { room });
-      untyped(ann.socket).emit("leaveRoom", { room });
+      untyped(s.ann.socket).emit("joinRoom", { room: dropRoom });
+      untyped(s.ann.socket).emit("chatMessage", { room: s.room, content: "dropped message" });
+      untyped(s.ann.socket).emit("fetchHistory", { room: s.room });
+      untyped(s.ann.socket).emit("leaveRoom", { room: s.room });
       // A socket's events are handled in order, so by the time this ack
       // arrives the ack-less events above have been handled (and dropped).
       await stillWorks("ack-less events");
-      const latest = await ok(ann.socket, "fetchHistory", { room, limit: 3 });
+      const latest = await ok(s.ann.socket, "fetchHistory", { room: s.room, limit: 3 });
       assert.ok(
         !latest.messages.some((m) => m.content === "dropped message"),
         "the ack-less chatMessage was not stored",
       );
       assertError(
-        await callRaw(ann.socket, "chatMessage", { room: dropRoom, content: "x" }),
+        await callRaw(s.ann.socket, "chatMessage", { room: dropRoom, content: "x" }),
         "forbidden",
         "the ack-less joinRoom did not join",
       );
@@ -323,11 +357,11 @@ for (const mode of MODES) {
     });
 
     it("unknown events, with or without an ack, are ignored; the socket keeps working", async () => {
-      untyped(ann.socket).emit("noSuchEvent", { room });
-      untyped(ann.socket).emit("newChatMessage", { room, content: "server events cannot be sent by clients" });
-      untyped(ann.socket).emit("userJoined", { room, user: { id: "x", name: "x" } });
+      untyped(s.ann.socket).emit("noSuchEvent", { room: s.room });
+      untyped(s.ann.socket).emit("newChatMessage", { room: s.room, content: "server events cannot be sent by clients" });
+      untyped(s.ann.socket).emit("userJoined", { room: s.room, user: { id: "x", name: "x" } });
       await stillWorks("unknown events");
-      assert.equal(ann.socket.connected, true);
+      assert.equal(s.ann.socket.connected, true);
     });
   });
 }
