@@ -210,7 +210,7 @@ func CheckRoom(name string) error { return checkRoom(name) }
 
 func checkRoom(name string) error {
 	if err := rooms.Validate(name); err != nil {
-		return events.Errorf(events.CodeBadRequest, "invalid room name: 1 to %d characters of A-Z a-z 0-9 _ . : -, not only dots", rooms.MaxNameLen)
+		return events.Errorf(events.CodeBadRequest, "invalid room name: 1 to %d characters of A-Z a-z 0-9 _ . : -, not only dots", events.MaxRoomNameChars)
 	}
 	return nil
 }

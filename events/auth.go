@@ -1,11 +1,5 @@
 package events
 
-// MaxTokenBytes bounds a token a client sends.
-const MaxTokenBytes = 8 << 10
-
-// MaxIdentityChars bounds a user id and a display name, in characters.
-const MaxIdentityChars = 64
-
 // The token refresh events: a socket whose token is about to expire sends a
 // newer token for the same user; without one it is disconnected when its
 // token's exp passes. The event exists in every namespace a client

@@ -8,22 +8,9 @@ import (
 // Chat is the chat namespace.
 const Chat Namespace = "/chat"
 
-// Limits of the /chat contract. Lengths count Unicode code points (a
-// JavaScript client counts with [...s].length, not s.length).
-const (
-	// MaxContentChars is the longest message content, after trimming.
-	MaxContentChars = 4000
-	// MaxClientMsgIDChars is the longest clientMsgId.
-	MaxClientMsgIDChars = 128
-	// MaxHistoryLimit is the largest fetchHistory page.
-	MaxHistoryLimit = 200
-	// DefaultHistoryLimit is the fetchHistory page size when limit is absent,
-	// and the size of the history sent with joinRoom.
-	DefaultHistoryLimit = 50
-)
-
-// The /chat events. Room names are not checked by Validate (events may not
-// import package rooms); the chat handlers check them with rooms.Validate.
+// The /chat events. Room names are not checked by Validate: RoomNamePattern
+// states the rule, and the chat handlers check it with rooms.Validate, so
+// a bad room gets the handlers' error message.
 var (
 	// JoinRoom joins the socket to a room and answers with its members and
 	// latest history.

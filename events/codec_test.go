@@ -3,6 +3,7 @@ package events
 import (
 	"encoding/json"
 	"errors"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -133,5 +134,27 @@ func TestTrimmedContent(t *testing.T) {
 	t.Parallel()
 	if got := (ChatMessageRequest{Content: "\n  hi there \t"}).TrimmedContent(); got != "hi there" {
 		t.Fatalf("TrimmedContent = %q", got)
+	}
+}
+
+// TestRoomNamePattern holds the pattern's length bound to MaxRoomNameChars,
+// which the generator cannot compute into a string constant.
+func TestRoomNamePattern(t *testing.T) {
+	t.Parallel()
+	re := regexp.MustCompile(RoomNamePattern)
+	for s, want := range map[string]bool{
+		strings.Repeat("a", MaxRoomNameChars):   true,
+		strings.Repeat("a", MaxRoomNameChars+1): false,
+		"Room_1.a:b-C":                          true, "": false, "a b": false, "#a": false, "café": false,
+	} {
+		if got := re.MatchString(s); got != want {
+			t.Errorf("RoomNamePattern matches %q = %v, want %v", s, got, want)
+		}
+	}
+	dots := regexp.MustCompile(RoomNameDotsPattern)
+	for s, want := range map[string]bool{".": true, "..": true, "...": true, "a.": false, ".a": false, "": false} {
+		if got := dots.MatchString(s); got != want {
+			t.Errorf("RoomNameDotsPattern matches %q = %v, want %v", s, got, want)
+		}
 	}
 }

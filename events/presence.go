@@ -8,18 +8,9 @@ import (
 // Presence is the presence namespace.
 const Presence Namespace = "/presence"
 
-// Limits of the /presence contract.
-const (
-	// MaxUserIDChars is the longest user id a client may name, in
-	// characters.
-	MaxUserIDChars = 64
-	// MaxWatchItems is the most user ids, and separately the most rooms, one
-	// subscribe or unsubscribe may name.
-	MaxWatchItems = 100
-)
-
-// The /presence events. Room names are not checked by Validate (events may
-// not import package rooms); the presence handlers check them.
+// The /presence events. Room names are not checked by Validate:
+// RoomNamePattern states the rule, and the presence handlers check it with
+// rooms.Validate.
 var (
 	// SetStatus sets the user's chosen status; it applies to every socket of
 	// the user and answers with the user's new state.

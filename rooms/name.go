@@ -1,22 +1,26 @@
 package rooms
 
-import "errors"
+import (
+	"errors"
 
-// MaxNameLen is the longest room name, in bytes (every allowed character is
-// one byte).
-const MaxNameLen = 64
+	"github.com/parley-rt/parley/events"
+)
 
-// ErrInvalidName reports a room name that is empty, longer than MaxNameLen,
-// holds a character outside [A-Za-z0-9_.:-], or is only dots ("." and ".."
-// would be path segments that a normalising proxy rewrites in
-// /sse/rooms/:room and /api/rooms/:room URLs).
+// ErrInvalidName reports a room name that is empty, longer than
+// events.MaxRoomNameChars, holds a character outside [A-Za-z0-9_.:-], or is
+// only dots (events.RoomNameDotsPattern: "." and ".." would be path segments
+// that a normalising proxy rewrites in /sse/rooms/:room and /api/rooms/:room
+// URLs).
 var ErrInvalidName = errors.New("rooms: invalid room name")
 
-// Validate reports whether name is a valid room name: 1 to MaxNameLen
-// characters of [A-Za-z0-9_.:-], not only dots. It returns ErrInvalidName, unwrapped, so
-// callers may compare with errors.Is or ==.
+// Validate reports whether name is a valid room name, one that matches
+// events.RoomNamePattern in full and not events.RoomNameDotsPattern: 1 to
+// events.MaxRoomNameChars characters of [A-Za-z0-9_.:-], not only dots. It
+// checks the bytes in a loop rather than with the
+// pattern, which FuzzValidate holds it to. It returns ErrInvalidName,
+// unwrapped, so callers may compare with errors.Is or ==.
 func Validate(name string) error {
-	if len(name) == 0 || len(name) > MaxNameLen {
+	if len(name) == 0 || len(name) > events.MaxRoomNameChars {
 		return ErrInvalidName
 	}
 	dots := true

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/parley-rt/parley/events"
 	"github.com/parley-rt/parley/rooms"
 )
 
@@ -19,9 +20,9 @@ func TestValidate(t *testing.T) {
 		{"simple", "general", true},
 		{"all classes", "Room_1.a:b-C", true},
 		{"one char", "x", true},
-		{"max length", strings.Repeat("a", rooms.MaxNameLen), true},
+		{"max length", strings.Repeat("a", events.MaxRoomNameChars), true},
 		{"empty", "", false},
-		{"too long", strings.Repeat("a", rooms.MaxNameLen+1), false},
+		{"too long", strings.Repeat("a", events.MaxRoomNameChars+1), false},
 		{"space", "my room", false},
 		{"slash", "a/b", false},
 		{"hash", "#general", false},
@@ -48,13 +49,15 @@ func TestValidate(t *testing.T) {
 	}
 }
 
+// nameRE is the contract's rule, which clients check with the same
+// pattern.
 var (
-	nameRE = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,64}$`)
-	dotsRE = regexp.MustCompile(`^\.+$`)
+	nameRE = regexp.MustCompile(events.RoomNamePattern)
+	dotsRE = regexp.MustCompile(events.RoomNameDotsPattern)
 )
 
 func FuzzValidate(f *testing.F) {
-	for _, s := range []string{"general", "", "a b", "Room_1.a:b-C", strings.Repeat("z", 65), "é", "..", ".a"} {
+	for _, s := range []string{"general", "", "a b", "Room_1.a:b-C", strings.Repeat("z", events.MaxRoomNameChars+1), "é", "..", ".a"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {

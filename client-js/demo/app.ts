@@ -7,6 +7,7 @@
 
 import {
   createParleyClient,
+  MAX_IDENTITY_CHARS,
   ParleyError,
   type ParleyClient,
   type ParleyClientOptions,
@@ -42,7 +43,7 @@ function slug(name: string): string {
     .toLowerCase()
     .replace(/[^a-z0-9]+/g, "-")
     .replace(/^-|-$/g, "");
-  return (s || "user").slice(0, 64);
+  return (s || "user").slice(0, MAX_IDENTITY_CHARS);
 }
 
 function transportsFromQuery(): Transport[] | undefined {

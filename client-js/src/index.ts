@@ -1,5 +1,7 @@
 // @parley/client: a typed client for Parley on socket.io-client v4.
-export { createParleyClient, MAX_CONTENT_CHARS, refreshDelayMs, toParleyError, userFromToken } from "./client.js";
+export { createParleyClient } from "./client.js";
+export { toParleyError } from "./connection.js";
+export { refreshDelayMs, userFromToken } from "./token.js";
 export type {
   ChatSocket,
   DevIdentity,
@@ -17,4 +19,5 @@ export { applyPage, mergeMessages } from "./state.js";
 export type { ConnectionState, ConnectionStatus, ParleyState, PendingMessage, RoomState, Transport } from "./state.js";
 export { TypingThrottle } from "./typing.js";
 export type { Clock, TypingOptions } from "./typing.js";
-export type * from "./generated/events.js";
+// The contract: its types, and its limits (MAX_CONTENT_CHARS, ROOM_NAME_PATTERN, …) as consts.
+export * from "./generated/events.js";

@@ -4,6 +4,9 @@
 // the line below it stops being an error.
 import {
   createParleyClient,
+  MAX_CONTENT_CHARS,
+  MAX_WATCH_ITEMS,
+  ROOM_NAME_PATTERN,
   type ChatMessage,
   type ParleyState,
   type PresenceState,
@@ -17,6 +20,11 @@ declare function expectTrue<T extends true>(): T;
 declare function expectType<T>(value: T): void;
 
 const client = createParleyClient({ url: "http://localhost:3000", token: "t" });
+
+// The contract's limits are exported as literal consts.
+expectTrue<Equal<typeof MAX_CONTENT_CHARS, 4000>>();
+expectTrue<Equal<typeof MAX_WATCH_ITEMS, 100>>();
+expectType<string>(ROOM_NAME_PATTERN);
 
 // Helpers resolve with the contract's types.
 expectTrue<Equal<Awaited<ReturnType<typeof client.send>>, ChatMessage>>();

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { createParleyClient, ParleyError, type ParleyClient } from "../src/index.js";
-import { startParley, type Parley } from "./support/parley.ts";
+import { startParley, type Parley } from "../../e2e/support/parley.ts";
 import { eventually, until } from "./support/wait.ts";
 
 let server: Parley;
@@ -46,8 +46,17 @@ test("a token names the user; a private room needs its claim", async () => {
 
 test("a bad token is refused with unauthorized and no retry", async () => {
   const c = client("not-a-jwt");
+  let presenceRefused = false;
+  c.presence.on("connect_error", () => (presenceRefused = true));
   const s = await until(c.store, (st) => st.connection.status === "disconnected", "refusal");
   assert.equal(s.connection.error?.code, "unauthorized");
+  await eventually(async () => presenceRefused, "/presence refused too");
+  // No retry: socket.io-client retries only an active socket, through its
+  // Manager's engine. Both sockets are inactive, and the Manager, left with
+  // no active socket, has closed the engine for good.
+  assert.equal(c.chat.active, false);
+  assert.equal(c.presence.active, false);
+  await eventually(async () => c.manager.engine.readyState === "closed", "the engine closed");
 });
 
 test("a token function refreshes the token before exp, and the socket outlives the first token", async () => {

@@ -3,7 +3,13 @@
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import type { ChatMessage, FetchHistoryResult } from "../src/generated/events.js";
+import {
+  DEFAULT_HISTORY_LIMIT,
+  MAX_CONTENT_CHARS,
+  MAX_HISTORY_LIMIT,
+  type ChatMessage,
+  type FetchHistoryResult,
+} from "../src/generated/events.js";
 import {
   createParleyClient,
   ParleyError,
@@ -11,9 +17,14 @@ import {
   type ParleyClientOptions,
   type Transport,
 } from "../src/index.js";
-import { API_KEY, startParley, type Parley } from "./support/parley.ts";
+import { API_KEY, startParley as startServer, type Parley, type ParleyOptions } from "../../e2e/support/parley.ts";
 import { startProxy } from "./support/proxy.ts";
 import { eventually, until } from "./support/wait.ts";
+
+/** bin/parley with a 1 s / 2 s heartbeat, so a lost connection shows within 3 s. */
+function startParley(opts: ParleyOptions = {}): Promise<Parley> {
+  return startServer({ ...opts, args: ["--ping-interval", "1s", "--ping-timeout", "2s", ...(opts.args ?? [])] });
+}
 
 const FAST_RECONNECT = { reconnectionDelay: 50, reconnectionDelayMax: 300, randomizationFactor: 0 };
 
@@ -48,7 +59,7 @@ const contents = (c: ParleyClient, room: string) =>
   c.store.getState().rooms[room]?.messages.map((m) => m.content) ?? [];
 
 async function serverHistory(url: string, room: string): Promise<ChatMessage[]> {
-  const res = await fetch(`${url}/api/rooms/${room}/messages?limit=200`, {
+  const res = await fetch(`${url}/api/rooms/${room}/messages?limit=${MAX_HISTORY_LIMIT}`, {
     headers: { Authorization: `Bearer ${API_KEY}` },
   });
   assert.equal(res.status, 200);
@@ -101,18 +112,19 @@ for (const transports of [["websocket"], ["polling"]] as Transport[][]) {
 
 test("history pages older messages into the store, oldest first, without gaps", async () => {
   const room = roomName("paging");
-  for (let i = 1; i <= 60; i++) await server.publish(room, `m${i}`);
+  const total = DEFAULT_HISTORY_LIMIT + 10;
+  for (let i = 1; i <= total; i++) await server.publish(room, `m${i}`);
   const c = client("Pager");
   const joined = await c.join(room);
-  assert.equal(joined.messages.length, 50);
+  assert.equal(joined.messages.length, DEFAULT_HISTORY_LIMIT);
   assert.equal(joined.hasOlder, true);
   assert.equal(joined.messages[0]?.content, "m11");
-  const page = await c.history(room, { before: joined.messages[0]!.id, limit: 200 });
+  const page = await c.history(room, { before: joined.messages[0]!.id, limit: MAX_HISTORY_LIMIT });
   assert.equal(page.messages.length, 10);
   const r = c.store.getState().rooms[room]!;
   assert.deepEqual(
     r.messages.map((m) => m.content),
-    Array.from({ length: 60 }, (_, i) => `m${i + 1}`),
+    Array.from({ length: total }, (_, i) => `m${i + 1}`),
   );
   assert.equal(r.hasOlder, false);
 });
@@ -134,7 +146,7 @@ test("joining a room with a bad name rejects with bad_request and leaves no room
   await c.join(room);
   await assert.rejects(c.send(room, "   "), (e: unknown) => e instanceof ParleyError && e.code === "bad_request");
   await assert.rejects(
-    c.send(room, "x".repeat(4001)),
+    c.send(room, "x".repeat(MAX_CONTENT_CHARS + 1)),
     (e: unknown) => e instanceof ParleyError && e.code === "too_large",
   );
 });
@@ -149,6 +161,10 @@ test("a brief disconnect is recovered: missed messages are replayed, nothing is 
     await bob.join(room);
     await bob.send(room, "before");
     await until(alice.store, (s) => s.rooms[room]?.messages.length === 1, "first message");
+    // Everything alice sends from here on: a recovered connection re-joins
+    // nothing and fetches no history.
+    const sent: string[] = [];
+    alice.chat.onAnyOutgoing((event: string) => sent.push(event));
 
     proxy.blackhole(); // alice hears nothing more, and times out
     await bob.send(room, "during 1");
@@ -161,6 +177,10 @@ test("a brief disconnect is recovered: missed messages are replayed, nothing is 
     assert.deepEqual(contents(alice, room), ["before", "during 1", "during 2"]);
     await alice.send(room, "after");
     await until(bob.store, (st) => st.rooms[room]?.messages.length === 4, "the room still works");
+    // Not even a joinRoom went out, so no fetchHistory could follow one; the
+    // only event since the drop is the message (its ack came back, so any
+    // re-join at connect would have been sent before it).
+    assert.deepEqual(sent, ["chatMessage"]);
   } finally {
     await proxy.close();
   }

@@ -4,8 +4,8 @@
 
 import { io, type Socket } from "socket.io-client";
 import type { ErrorCode, Result } from "../../client-js/src/generated/events.ts";
-import { WAIT_MS, within } from "../chat/client.ts";
-import type { Parley } from "../chat/harness.ts";
+import { WAIT_MS, within } from "../support/within.ts";
+import type { Parley } from "../support/parley.ts";
 
 export type Mode = "polling" | "websocket";
 export const MODES: readonly Mode[] = ["polling", "websocket"];

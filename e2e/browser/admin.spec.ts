@@ -7,13 +7,15 @@
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { hostname } from "node:os";
 import { createRequire } from "node:module";
 import { dirname, extname, join, normalize } from "node:path";
 import { io, type Socket } from "socket.io-client";
-import { freePort, HOST, startParley, type Parley } from "../../client-js/test/support/parley.ts";
+import { startParley, type Parley } from "../support/parley.ts";
 import { expect, SERVER_ARGS, test } from "./fixtures.ts";
 
+const HOST = "127.0.0.1";
 const ADMIN_USER = "admin";
 const ADMIN_PASSWORD = "parley-admin-e2e";
 /** bcrypt (cost 10) of ADMIN_PASSWORD: the form --admin-password-hash takes, as Node's instrument() does. */
@@ -33,7 +35,6 @@ const TYPES: Record<string, string> = {
 
 /** Serves UI_DIR on 127.0.0.1:port. */
 async function serveUI(): Promise<{ url: string; close: () => Promise<void> }> {
-  const port = await freePort();
   const server: Server = createServer((req, res) => {
     const path = normalize(decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname));
     const file = join(UI_DIR, path === "/" ? "index.html" : path);
@@ -50,7 +51,8 @@ async function serveUI(): Promise<{ url: string; close: () => Promise<void> }> {
       () => res.writeHead(404).end(),
     );
   });
-  await new Promise<void>((resolve) => server.listen(port, HOST, resolve));
+  await new Promise<void>((resolve) => server.listen(0, HOST, resolve));
+  const { port } = server.address() as AddressInfo;
   return {
     url: `http://${HOST}:${port}`,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),

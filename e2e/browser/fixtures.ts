@@ -1,9 +1,9 @@
-// Fixtures of the browser suite: one parley per worker (free port below
-// 32768, temporary data directory, short presence grace), and `user(name)`,
+// Fixtures of the browser suite: one parley per worker (port 0, through
+// e2e/support; temporary data directory, short presence grace), and `user(name)`,
 // which opens the demo page in a browser context of its own (its own
 // sessionStorage and connection, as a second browser would) and signs in.
 import { test as base, expect, type Browser, type BrowserContext, type Page, type Locator } from "@playwright/test";
-import { startParley, type Parley, type ParleyOptions } from "../../client-js/test/support/parley.ts";
+import { startParley, type Parley, type ParleyOptions } from "../support/parley.ts";
 
 /** The presence grace period of the suite's servers. */
 export const GRACE_MS = 2000;

@@ -2,9 +2,9 @@
 // reconnects by itself; a message Bob sent through the HTTP API while she
 // was cut off appears once, in order; the message Alice typed during the
 // outage is delivered once after the reconnect.
-import { API_KEY } from "../../client-js/test/support/parley.ts";
+import { API_KEY } from "../support/parley.ts";
 import { expect, SERVER_ARGS, test } from "./fixtures.ts";
-import { startParley } from "../../client-js/test/support/parley.ts";
+import { startParley } from "../support/parley.ts";
 
 const BOB = { id: "bob", name: "Bob" };
 

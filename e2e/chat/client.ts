@@ -1,6 +1,6 @@
 // Client-side helpers for the /chat suite: typed socket.io-client sockets per
-// transport mode, an event log that never misses an event, typed acks, and
-// bounded waits. Nothing here sleeps to synchronise: every wait resolves on an
+// transport mode over the shared event log and bounded waits (e2e/support),
+// and typed acks. Nothing here sleeps to synchronise: every wait resolves on an
 // event or an ack and fails after a bounded timeout.
 
 import assert from "node:assert/strict";
@@ -15,12 +15,14 @@ import type {
   TypingNotice,
   UserRef,
 } from "../../client-js/src/generated/events.ts";
-import type { Parley } from "./harness.ts";
+import type { Parley } from "../support/parley.ts";
+import { EventLog as SupportEventLog } from "../support/log.ts";
+import { WAIT_MS, within, negativeWindow as supportNegativeWindow } from "../support/within.ts";
+
+export { WAIT_MS, within };
 
 export type ChatSocket = Socket<ChatServerToClientEvents, ChatClientToServerEvents>;
 
-/** Default bound for something that must happen (generous: CI machines are small and shared). */
-export const WAIT_MS = 5000;
 /** Bound for proving that something does NOT happen. */
 export const NEGATIVE_MS = 300;
 
@@ -39,22 +41,13 @@ function transportsFor(mode: Mode): string[] | undefined {
   }
 }
 
-/** Rejects with a descriptive error when `p` does not settle within `ms`. */
-export function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-}
-
 /**
- * Resolves after `ms`. Only for bounded negative checks (proving that
- * something did not happen); never as synchronisation.
+ * Resolves after `ms` (NEGATIVE_MS by default). Only for bounded negative
+ * checks that no later event can prove by ordering; never as
+ * synchronisation.
  */
 export function negativeWindow(ms: number = NEGATIVE_MS): Promise<void> {
-  assert.ok(ms <= 500, "negative checks must stay short");
-  return new Promise((resolve) => setTimeout(resolve, ms));
+  return supportNegativeWindow(ms);
 }
 
 let seq = 0;
@@ -72,97 +65,8 @@ export function ref(auth: { userId: string; name: string }): UserRef {
   return { id: auth.userId, name: auth.name };
 }
 
-type ServerEvent = keyof ChatServerToClientEvents;
-type Payload<E extends ServerEvent> = Parameters<ChatServerToClientEvents[E]>[0];
-type Reserved = "connect" | "disconnect" | "connect_error";
-
-interface Entry {
-  readonly event: string;
-  readonly args: unknown[];
-  consumed: boolean;
-}
-
-interface Waiter {
-  event: string;
-  resolve: (args: unknown[]) => void;
-}
-
-/**
- * Records every event a socket receives, in order, from the moment the socket
- * is created. Server events keep all their arguments (with recovery on, the
- * last one is the offset string); `next` returns the payload.
- */
-export class EventLog {
-  readonly entries: Entry[] = [];
-  private waiters: Waiter[] = [];
-
-  /** `label` names the client in timeout messages. */
-  constructor(
-    private readonly socket: ChatSocket,
-    private readonly label: string = "client",
-  ) {
-    socket.onAny((event: string, ...args: unknown[]) => this.push(event, args));
-    socket.on("connect", () => this.push("connect", []));
-    socket.on("disconnect", (reason, description) => this.push("disconnect", [reason, description]));
-    socket.on("connect_error", (err) => this.push("connect_error", [err]));
-  }
-
-  private push(event: string, args: unknown[]): void {
-    const entry: Entry = { event, args, consumed: false };
-    this.entries.push(entry);
-    const i = this.waiters.findIndex((w) => w.event === event);
-    if (i >= 0) {
-      const [w] = this.waiters.splice(i, 1);
-      entry.consumed = true;
-      w!.resolve(args);
-    }
-  }
-
-  /** Resolves with the arguments of the first unconsumed `event`, waiting for it if needed. */
-  nextArgs(event: ServerEvent | Reserved, ms: number = WAIT_MS): Promise<unknown[]> {
-    const entry = this.entries.find((e) => e.event === event && !e.consumed);
-    if (entry) {
-      entry.consumed = true;
-      return Promise.resolve(entry.args);
-    }
-    let waiter: Waiter | undefined;
-    const p = new Promise<unknown[]>((resolve) => {
-      waiter = { event, resolve };
-      this.waiters.push(waiter);
-    });
-    return within(p, ms, `event "${event}" at ${this.label}`).catch((err: unknown) => {
-      this.waiters = this.waiters.filter((w) => w !== waiter);
-      throw new Error(`${(err as Error).message}; ${this.state()}`);
-    });
-  }
-
-  /** The socket's state and its last disconnect, for failure messages. */
-  private state(): string {
-    const last = this.entries.filter((e) => e.event === "disconnect").at(-1);
-    const why = last ? `, last disconnect: ${String(last.args[0])}` : "";
-    return `socket ${this.socket.connected ? "connected" : "not connected"}${why}; received: ${this.entries.map((e) => e.event).join(",")}`;
-  }
-
-  /** Resolves with the payload of the first unconsumed server event `event`. */
-  async next<E extends ServerEvent>(event: E, ms: number = WAIT_MS): Promise<Payload<E>> {
-    const args = await this.nextArgs(event, ms);
-    return args[0] as Payload<E>;
-  }
-
-  /** Payloads of every `event` received so far, consumed or not. */
-  all<E extends ServerEvent>(event: E): Payload<E>[] {
-    return this.entries.filter((e) => e.event === event).map((e) => e.args[0] as Payload<E>);
-  }
-
-  count(event: ServerEvent | Reserved): number {
-    return this.entries.filter((e) => e.event === event).length;
-  }
-
-  /** Unconsumed entries of `event` (what a later `next` would return). */
-  pending(event: ServerEvent | Reserved): number {
-    return this.entries.filter((e) => e.event === event && !e.consumed).length;
-  }
-}
+/** The event log of a /chat socket: payloads typed by the contract. */
+export type EventLog = SupportEventLog<ChatServerToClientEvents>;
 
 export interface ChatClient {
   readonly socket: ChatSocket;
@@ -204,7 +108,7 @@ export function createClient(server: Parley, opts: ClientOptions = {}): ChatClie
   });
   if (!opts.keep) open.add(socket);
   const label = `${user.name} (${user.userId}, ${mode})`;
-  return { socket, log: new EventLog(socket, label), mode, user: ref(user) };
+  return { socket, log: new SupportEventLog<ChatServerToClientEvents>(socket, label), mode, user: ref(user) };
 }
 
 /** Creates a client and waits until it is connected (and, in "upgrade" mode, upgraded to websocket). */

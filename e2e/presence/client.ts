@@ -1,6 +1,6 @@
 // Client-side helpers for the /presence and SSE suites: typed /presence
-// sockets on the real npm socket.io-client (polling or websocket), an event
-// log that never misses an event, and a server-sent events client on Node's
+// sockets on the real npm socket.io-client (polling or websocket) over the
+// shared event log (e2e/support), and a server-sent events client on Node's
 // fetch stream. Nothing here sleeps to synchronise: every wait resolves on an
 // event, an ack or a stream chunk, and fails after a bounded timeout.
 
@@ -13,8 +13,9 @@ import type {
   PresenceState,
   Result,
 } from "../../client-js/src/generated/events.ts";
-import { WAIT_MS, within } from "../chat/client.ts";
-import type { Parley } from "../chat/harness.ts";
+import { WAIT_MS, within } from "../support/within.ts";
+import { EventLog } from "../support/log.ts";
+import type { Parley } from "../support/parley.ts";
 
 export { NEGATIVE_MS, WAIT_MS, within, negativeWindow } from "../chat/client.ts";
 
@@ -35,58 +36,8 @@ export function uniqueRoom(label: string): string {
   return `${label}-${process.pid}-${++seq}`;
 }
 
-interface Entry {
-  event: string;
-  args: unknown[];
-  at: number;
-  consumed: boolean;
-}
-
-/** Records every event a socket receives, in order, from its creation. */
-export class Log {
-  readonly entries: Entry[] = [];
-  private waiters: { match: (e: Entry) => boolean; resolve: (e: Entry) => void }[] = [];
-
-  constructor(socket: Socket) {
-    socket.onAny((event: string, ...args: unknown[]) => this.push(event, args));
-    socket.on("connect", () => this.push("connect", []));
-    socket.on("disconnect", (reason) => this.push("disconnect", [reason]));
-    socket.on("connect_error", (err) => this.push("connect_error", [err]));
-  }
-
-  private push(event: string, args: unknown[]): void {
-    const e: Entry = { event, args, at: Date.now(), consumed: false };
-    this.entries.push(e);
-    const i = this.waiters.findIndex((w) => w.match(e));
-    if (i >= 0) {
-      const [w] = this.waiters.splice(i, 1);
-      e.consumed = true;
-      w!.resolve(e);
-    }
-  }
-
-  /** The first unconsumed entry matching, waiting for it if needed. */
-  nextEntry(match: (e: Entry) => boolean, what: string, ms: number = WAIT_MS): Promise<Entry> {
-    const found = this.entries.find((e) => !e.consumed && match(e));
-    if (found) {
-      found.consumed = true;
-      return Promise.resolve(found);
-    }
-    let waiter: (typeof this.waiters)[number] | undefined;
-    const p = new Promise<Entry>((resolve) => {
-      waiter = { match, resolve };
-      this.waiters.push(waiter);
-    });
-    return within(p, ms, what).catch((err: unknown) => {
-      this.waiters = this.waiters.filter((w) => w !== waiter);
-      throw err;
-    });
-  }
-
-  async nextArgs(event: string, ms: number = WAIT_MS): Promise<unknown[]> {
-    return (await this.nextEntry((e) => e.event === event, `event "${event}"`, ms)).args;
-  }
-
+/** The event log of a /presence socket, with waits for one user's status. */
+export class Log extends EventLog<PresenceServerToClientEvents> {
   /** The next status event about userId, with its arrival time. */
   async nextStatus(userId: string, ms: number = WAIT_MS): Promise<PresenceState & { at: number }> {
     const e = await this.nextEntry(
@@ -99,10 +50,7 @@ export class Log {
 
   /** Status payloads received so far about userId (consumed or not). */
   statuses(userId?: string): PresenceState[] {
-    return this.entries
-      .filter((e) => e.event === "status")
-      .map((e) => e.args[0] as PresenceState)
-      .filter((s) => userId === undefined || s.userId === userId);
+    return this.all("status").filter((s) => userId === undefined || s.userId === userId);
   }
 }
 
@@ -149,7 +97,7 @@ export async function connectPresence(
     auth: opts.user,
   });
   open.add(socket);
-  const log = new Log(socket as unknown as Socket);
+  const log = new Log(socket);
   const first = await log.nextEntry((e) => e.event === "userConnected" || e.event === "connect_error", "userConnected");
   if (first.event === "connect_error") throw first.args[0];
   assert.equal(socket.io.engine.transport.name, opts.mode);

@@ -1,15 +1,16 @@
 // Client-side helpers for the protocol suite: socket.io-client factories per
-// transport mode, an event recorder that never misses an event, and bounded
-// waits. Nothing here sleeps to synchronise: every wait resolves on an event
-// and fails after a bounded timeout.
+// transport mode over the shared event log and bounded waits
+// (e2e/support). Nothing here sleeps to synchronise: every wait resolves on
+// an event and fails after a bounded timeout.
 
 import assert from "node:assert/strict";
 import { after, afterEach, before } from "node:test";
 import { io, type Socket, type ManagerOptions, type SocketOptions } from "socket.io-client";
 import { startServer, type ServerFlags, type TestServer } from "./harness.ts";
+import { EventLog } from "../support/log.ts";
+import { WAIT_MS, within, negativeWindow as supportNegativeWindow } from "../support/within.ts";
 
-/** Default bound for waiting on something that must happen (generous: CI machines are small and shared). */
-export const WAIT_MS = 5000;
+export { EventLog, WAIT_MS, within };
 /** Bound for proving that something does NOT happen (keep ≤ 500 ms). */
 export const NEGATIVE_MS = 400;
 
@@ -28,94 +29,13 @@ export function transportsFor(mode: Mode): string[] | undefined {
   }
 }
 
-/** Rejects with a descriptive error when `p` does not settle within `ms`. */
-export function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-}
-
 /**
- * A promise that resolves after `ms`. Only for bounded negative checks
- * (proving something did not happen); never as synchronisation.
+ * A promise that resolves after `ms` (at most NEGATIVE_MS by default). Only
+ * for bounded negative checks (proving something did not happen); never as
+ * synchronisation.
  */
 export function negativeWindow(ms: number = NEGATIVE_MS): Promise<void> {
-  assert.ok(ms <= 500, "negative checks must stay short");
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-export interface Received {
-  readonly event: string;
-  readonly args: unknown[];
-  consumed: boolean;
-}
-
-interface Waiter {
-  event: string;
-  resolve: (args: unknown[]) => void;
-}
-
-/**
- * Records every event a socket receives, in order, from the moment the socket
- * is created, so that events emitted by the server right after the CONNECT
- * (in the same payload) are never missed. Reserved events (connect,
- * disconnect, connect_error) are recorded too.
- */
-export class EventLog {
-  readonly entries: Received[] = [];
-  private waiters: Waiter[] = [];
-
-  constructor(socket: Socket) {
-    socket.onAny((event: string, ...args: unknown[]) => this.push(event, args));
-    socket.on("connect", () => this.push("connect", []));
-    socket.on("disconnect", (reason, description) => this.push("disconnect", [reason, description]));
-    socket.on("connect_error", (err) => this.push("connect_error", [err]));
-  }
-
-  private push(event: string, args: unknown[]): void {
-    const entry: Received = { event, args, consumed: false };
-    this.entries.push(entry);
-    const i = this.waiters.findIndex((w) => w.event === event);
-    if (i >= 0) {
-      const [w] = this.waiters.splice(i, 1);
-      entry.consumed = true;
-      w!.resolve(args);
-    }
-  }
-
-  /** Resolves with the args of the first not-yet-consumed `event`, waiting for it if needed. */
-  next(event: string, ms: number = WAIT_MS): Promise<unknown[]> {
-    const entry = this.entries.find((e) => e.event === event && !e.consumed);
-    if (entry) {
-      entry.consumed = true;
-      return Promise.resolve(entry.args);
-    }
-    let waiter: Waiter | undefined;
-    const p = new Promise<unknown[]>((resolve) => {
-      waiter = { event, resolve };
-      this.waiters.push(waiter);
-    });
-    return within(p, ms, `event "${event}"`).catch((err: unknown) => {
-      this.waiters = this.waiters.filter((w) => w !== waiter);
-      throw err;
-    });
-  }
-
-  /** Names of all events received so far, in order. */
-  names(): string[] {
-    return this.entries.map((e) => e.event);
-  }
-
-  /** All args lists received for `event`, consumed or not. */
-  all(event: string): unknown[][] {
-    return this.entries.filter((e) => e.event === event).map((e) => e.args);
-  }
-
-  count(event: string): number {
-    return this.entries.filter((e) => e.event === event).length;
-  }
+  return supportNegativeWindow(ms);
 }
 
 export interface ClientOptions {
@@ -174,7 +94,7 @@ export function createClient(server: TestServer, opts: ClientOptions = {}): Clie
  */
 export async function connectClient(server: TestServer, opts: ClientOptions = {}): Promise<Client> {
   const c = createClient(server, opts);
-  await c.log.next("connect");
+  await c.log.nextArgs("connect");
   assert.ok(c.socket.connected, "socket connected");
   assert.equal(typeof c.socket.id, "string");
   await assertTransport(c);
@@ -246,7 +166,7 @@ export function useSuiteServer(flags: ServerFlags = {}): () => TestServer {
     suiteServer = await startServer(flags);
     const c = createClient(suiteServer, { nsp: "/observer", mode: "websocket" });
     openSockets.delete(c.socket); // not closed between tests
-    await c.log.next("connect");
+    await c.log.nextArgs("connect");
     cleanupObserver = new Observer(c);
   });
   after(async () => {
@@ -279,7 +199,7 @@ export class Observer {
 
   constructor(readonly client: Client) {
     // Records seen before this Observer existed are in the client's log.
-    for (const [d] of client.log.all("disconnected")) this.records.push(d as Disconnected);
+    for (const [d] of client.log.allArgs("disconnected")) this.records.push(d as Disconnected);
     client.socket.on("disconnected", (d: Disconnected) => {
       this.records.push(d);
       for (const wake of [...this.wakers]) wake();

@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"regexp"
 	"slices"
@@ -56,7 +57,11 @@ func run() error {
 	}
 	setup(io)
 
-	return serve.UntilSignal(*addr, serve.SocketIO(io), io.Close, 3*time.Second, nil)
+	// The harness reads the bound address from this line (--addr may name
+	// port 0), so it is printed whatever the log level.
+	return serve.UntilSignal(*addr, serve.SocketIO(io), io.Close, 3*time.Second, func(a net.Addr) {
+		fmt.Println("testserver listening addr=" + a.String())
+	})
 }
 
 // setup installs the namespaces of TESTSERVER.md.

@@ -4,6 +4,72 @@
 // change the payload structs or event descriptors there, then run
 // `go generate ./events`.
 
+/**
+ * MAX_CONTENT_CHARS is the longest message content, in characters, after
+ * trimming white space.
+ */
+export const MAX_CONTENT_CHARS = 4000;
+
+/**
+ * MAX_CLIENT_MSG_ID_CHARS is the longest clientMsgId, in characters.
+ */
+export const MAX_CLIENT_MSG_ID_CHARS = 128;
+
+/**
+ * MAX_HISTORY_LIMIT is the largest fetchHistory page, in messages.
+ */
+export const MAX_HISTORY_LIMIT = 200;
+
+/**
+ * DEFAULT_HISTORY_LIMIT is the fetchHistory page size when limit is absent, and
+ * the number of messages of history sent with joinRoom.
+ */
+export const DEFAULT_HISTORY_LIMIT = 50;
+
+/**
+ * MAX_ROOM_NAME_CHARS is the longest room name, in characters (every allowed
+ * character is one byte).
+ */
+export const MAX_ROOM_NAME_CHARS = 64;
+
+/**
+ * ROOM_NAME_PATTERN is a regular expression (RE2 and JavaScript syntax alike)
+ * that a valid room name matches in full: 1 to MAX_ROOM_NAME_CHARS characters
+ * of A-Z a-z 0-9 _ . : -.
+ */
+export const ROOM_NAME_PATTERN = "^[A-Za-z0-9_.:-]{1,64}$";
+
+/**
+ * ROOM_NAME_DOTS_PATTERN matches the names that ROOM_NAME_PATTERN allows but
+ * the contract refuses: only dots ("." and ".." are path segments that a
+ * normalising proxy rewrites in /sse/rooms/:room and /api/rooms/:room). A valid
+ * room name matches ROOM_NAME_PATTERN and not this.
+ */
+export const ROOM_NAME_DOTS_PATTERN = "^\\.+$";
+
+/**
+ * MAX_IDENTITY_CHARS is the longest user id and the longest display name, in
+ * characters, that a token, the dev login or the HTTP API may carry.
+ */
+export const MAX_IDENTITY_CHARS = 64;
+
+/**
+ * MAX_USER_ID_CHARS is the longest user id a /presence client may name, in
+ * characters: any user id the server accepts.
+ */
+export const MAX_USER_ID_CHARS = 64;
+
+/**
+ * MAX_WATCH_ITEMS is the most user ids, and separately the most rooms, one
+ * subscribe or unsubscribe may name.
+ */
+export const MAX_WATCH_ITEMS = 100;
+
+/**
+ * MAX_TOKEN_BYTES is the longest token a client may send, in bytes.
+ */
+export const MAX_TOKEN_BYTES = 8192;
+
 /** The code of a failed ack or of a refused connection. */
 export type ErrorCode =
   | "bad_request"

@@ -3,8 +3,8 @@
 // server answers (a message is stored, its ack is lost), `cut()` closes every
 // connection, `heal()` lets new connections through normally again.
 
-import { connect, createServer, type Server, type Socket } from "node:net";
-import { freePort, HOST } from "./parley.ts";
+import { connect, createServer, type AddressInfo, type Server, type Socket } from "node:net";
+import { HOST } from "../../../e2e/support/process.ts";
 
 export interface Proxy {
   readonly url: string;
@@ -33,11 +33,11 @@ export async function startProxy(targetPort: number): Promise<Proxy> {
     client.on("close", end).on("error", end);
     upstream.on("close", end).on("error", end);
   });
-  const port = await freePort();
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    server.listen(port, HOST, () => resolve());
+    server.listen(0, HOST, () => resolve());
   });
+  const { port } = server.address() as AddressInfo;
   return {
     url: `http://${HOST}:${port}`,
     blackhole: () => (dropDownstream = true),

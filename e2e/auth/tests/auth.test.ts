@@ -6,10 +6,12 @@
 
 import assert from "node:assert/strict";
 import { afterEach, describe, it } from "node:test";
-import { API_KEY, useParley } from "../../chat/harness.ts";
+import { API_KEY } from "../../support/parley.ts";
+import { useParley } from "../../support/hooks.ts";
 import { SSEClient, useSSECleanup } from "../../presence/client.ts";
 import { MODES, call, closeAll, connect, disconnected, outcome, socketFor, connected, type ConnectError } from "../client.ts";
 import { SECRET, inSeconds, sign, unsigned } from "../jwt.ts";
+import { MAX_ROOM_NAME_CHARS } from "../../../client-js/src/generated/events.ts";
 
 const AUD = "parley-e2e";
 const server = useParley({ args: ["--jwt-secret", SECRET, "--jwt-audience", AUD, "--private-rooms", "staff-*"] });
@@ -26,36 +28,54 @@ function tokenFor(sub: string, extra: Record<string, unknown> = {}): string {
   return sign({ sub, name: sub, aud: AUD, ...extra });
 }
 
+/** The handshake rejections: what the auth holds, and the reason the server gives. */
+const REJECTIONS: [string, Record<string, unknown>, string][] = [
+  ["no token", {}, "missing token"],
+  ["only a claimed dev identity", { userId: "root", name: "Root" }, "missing token"],
+  ["garbage", { token: "garbage" }, "malformed token"],
+  ["three garbage parts", { token: "a.b.c" }, "malformed token"],
+  ["a wrong signature", { token: sign({ sub: "mallory", aud: AUD }, "not-the-secret-not-the-secret-xxxx") }, "bad signature"],
+  ["alg none", { token: unsigned({ sub: "mallory", aud: AUD }) }, 'signing algorithm "none" is not accepted'],
+  ["an expired token", { token: sign({ sub: "mallory", aud: AUD, exp: inSeconds(-60) }) }, "token expired"],
+  ["no exp", { token: sign({ sub: "mallory", aud: AUD, exp: null }) }, "missing exp claim"],
+  ["no sub", { token: sign({ aud: AUD }) }, "missing sub claim"],
+  ["a wrong audience", { token: sign({ sub: "mallory", aud: "someone-else" }) }, "wrong audience"],
+  ["no audience", { token: sign({ sub: "mallory" }) }, "wrong audience"],
+];
+
+/** Connects with auth and checks the refusal: connect_error unauthorized with the reason, nothing secret echoed. */
+async function assertRefused(nsp: "/chat" | "/presence", mode: (typeof MODES)[number], auth: Record<string, unknown>, reason: string): Promise<void> {
+  const err = (await connect(server(), nsp, mode, auth).then(
+    () => assert.fail("connected"),
+    (e: unknown) => e,
+  )) as ConnectError;
+  assert.equal(err.message, "unauthorized");
+  assert.deepEqual(err.data, { code: "unauthorized", reason });
+  const token = auth.token;
+  if (typeof token === "string" && token.length > 0) assert.ok(!JSON.stringify(err.data).includes(token), "the token is not echoed");
+  assert.ok(!JSON.stringify(err.data).includes(SECRET), "the secret is not echoed");
+}
+
+// Verification does not depend on the transport or the namespace (one
+// middleware serves both), so the table runs once; the matrix below proves
+// the path on each namespace and transport.
+describe(`handshake token: the table of ${REJECTIONS.length} rejections [/chat, websocket]`, () => {
+  for (const [what, auth, reason] of REJECTIONS) {
+    it(`refuses ${what}: connect_error unauthorized, reason "${reason}"`, () => assertRefused("/chat", "websocket", auth, reason));
+  }
+});
+
 for (const mode of MODES) {
   describe(`handshake token [${mode}]`, () => {
-    const cases: [string, Record<string, unknown>, string][] = [
-      ["no token", {}, "missing token"],
-      ["only a claimed dev identity", { userId: "root", name: "Root" }, "missing token"],
-      ["garbage", { token: "garbage" }, "malformed token"],
-      ["three garbage parts", { token: "a.b.c" }, "malformed token"],
-      ["a wrong signature", { token: sign({ sub: "mallory", aud: AUD }, "not-the-secret-not-the-secret-xxxx") }, "bad signature"],
-      ["alg none", { token: unsigned({ sub: "mallory", aud: AUD }) }, 'signing algorithm "none" is not accepted'],
-      ["an expired token", { token: sign({ sub: "mallory", aud: AUD, exp: inSeconds(-60) }) }, "token expired"],
-      ["no exp", { token: sign({ sub: "mallory", aud: AUD, exp: null }) }, "missing exp claim"],
-      ["no sub", { token: sign({ aud: AUD }) }, "missing sub claim"],
-      ["a wrong audience", { token: sign({ sub: "mallory", aud: "someone-else" }) }, "wrong audience"],
-      ["no audience", { token: sign({ sub: "mallory" }) }, "wrong audience"],
-    ];
-    for (const nsp of ["/chat", "/presence"] as const) {
-      for (const [what, auth, reason] of cases) {
-        it(`${nsp} refuses ${what}: connect_error unauthorized, reason "${reason}"`, async () => {
-          const err = (await connect(server(), nsp, mode, auth).then(
-            () => assert.fail("connected"),
-            (e: unknown) => e,
-          )) as ConnectError;
-          assert.equal(err.message, "unauthorized");
-          assert.deepEqual(err.data, { code: "unauthorized", reason });
-          const token = auth.token;
-          if (typeof token === "string" && token.length > 0) assert.ok(!JSON.stringify(err.data).includes(token), "the token is not echoed");
-          assert.ok(!JSON.stringify(err.data).includes(SECRET), "the secret is not echoed");
-        });
+    it("transport matrix: /chat and /presence refuse a missing token, a bad signature and an expired token", async () => {
+      for (const nsp of ["/chat", "/presence"] as const) {
+        for (const what of ["no token", "a wrong signature", "an expired token"]) {
+          const c = REJECTIONS.find(([w]) => w === what);
+          assert.ok(c, `no case "${what}"`);
+          await assertRefused(nsp, mode, c[1], c[2]);
+        }
       }
-    }
+    });
 
     it("accepts a valid token on both namespaces; the identity is the token's, never the payload's", async () => {
       const alice = uid("alice");
@@ -122,7 +142,7 @@ for (const mode of MODES) {
 
   describe(`private rooms [${mode}]`, () => {
     it("needs a rooms claim to join, post, read, watch or stream a private room; public rooms need only a token", async () => {
-      const team = `private:${uid("team")}`.slice(0, 64);
+      const team = `private:${uid("team")}`.slice(0, MAX_ROOM_NAME_CHARS);
       const staff = `staff-${uid("ops")}`;
       const lobby = uid("lobby");
       const member = tokenFor(uid("alice"), { rooms: [team, "staff-*"] });

@@ -6,7 +6,8 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { after, afterEach, describe, it } from "node:test";
-import { PARLEY_BIN, removeDir, startParley, tempDataDir, useParley, type Parley } from "../../chat/harness.ts";
+import { PARLEY_BIN, removeDir, startParley, tempDataDir, type Parley } from "../../support/parley.ts";
+import { useParley } from "../../support/hooks.ts";
 import { SSEClient, useSSECleanup } from "../../presence/client.ts";
 import { closeAll, connect, outcome, type ConnectError } from "../client.ts";
 import { SECRET, sign } from "../jwt.ts";
@@ -94,7 +95,7 @@ describe("production mode", () => {
 describe("dev mode", () => {
   const server = useParley();
   let started: Parley | undefined;
-  after(async () => started?.kill9());
+  after(async () => started?.kill());
 
   it("warns loudly at startup", () => {
     // The harness runs with --log-level warn: the warning is still there.
@@ -134,7 +135,7 @@ describe("dev mode", () => {
     started = await startParley({ dataDir: dir });
     const err = (await connect(started, "/presence", "websocket", { token }).catch((e: unknown) => e)) as ConnectError;
     assert.deepEqual(err.data, { code: "unauthorized", reason: "bad signature" });
-    await started.kill9();
+    await started.kill();
     started = undefined;
     await removeDir(dir);
   });

@@ -4,8 +4,9 @@
 
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { useParley } from "../harness.ts";
+import { useParley } from "../../support/hooks.ts";
 import { MODES, connectClient, createClient, ok, uniqueRoom, useClientCleanup } from "../client.ts";
+import { MAX_IDENTITY_CHARS } from "../../../client-js/src/generated/events.ts";
 
 const server = useParley();
 useClientCleanup();
@@ -23,8 +24,8 @@ const BAD_AUTH: ReadonlyArray<[string, Record<string, unknown> | undefined]> = [
   ["empty name", { userId: "u1", name: "" }],
   ["userId not a string", { userId: 42, name: "Ann" }],
   ["name not a string", { userId: "u1", name: { first: "Ann" } }],
-  ["userId of 65 characters", { userId: "u".repeat(65), name: "Ann" }],
-  ["name of 65 emoji", { userId: "u1", name: "😀".repeat(65) }],
+  [`userId of ${MAX_IDENTITY_CHARS + 1} characters`, { userId: "u".repeat(MAX_IDENTITY_CHARS + 1), name: "Ann" }],
+  [`name of ${MAX_IDENTITY_CHARS + 1} emoji`, { userId: "u1", name: "😀".repeat(MAX_IDENTITY_CHARS + 1) }],
 ];
 
 for (const mode of MODES) {
@@ -43,8 +44,8 @@ for (const mode of MODES) {
 
     it("accepts {userId, name} and uses it as the socket's identity", async () => {
       const room = uniqueRoom("identity");
-      // 64 characters is the limit, counted in characters (each emoji is 2 UTF-16 units, 4 bytes).
-      const user = { userId: `id-${mode}-`.padEnd(64, "x"), name: "😀".repeat(64) };
+      // The limit counts characters (each emoji is 2 UTF-16 units, 4 bytes).
+      const user = { userId: `id-${mode}-`.padEnd(MAX_IDENTITY_CHARS, "x"), name: "😀".repeat(MAX_IDENTITY_CHARS) };
       const c = await connectClient(server(), { mode, user });
       const joined = await ok(c.socket, "joinRoom", { room });
       assert.deepEqual(joined.members, [{ id: user.userId, name: user.name }]);

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { removeDir, startParley, tempDataDir, type Parley } from "../harness.ts";
+import { removeDir, startParley, tempDataDir, type Parley } from "../../support/parley.ts";
 import { MODES, connectClient, newUser, ok, send, uniqueRoom, useClientCleanup } from "../client.ts";
 import type { ChatMessage } from "../../../client-js/src/generated/events.ts";
 
@@ -19,7 +19,7 @@ before(async () => {
   root = await tempDataDir();
 });
 after(async () => {
-  for (const s of started) await s.kill9();
+  for (const s of started) await s.kill();
   await removeDir(root);
 });
 
@@ -54,7 +54,7 @@ for (const mode of MODES) {
       // A burst, so that several messages share a commit; then one with a key.
       const acked = await Promise.all(Array.from({ length: 20 }, (_, i) => send(c, room, `burst ${i}`)));
       const keyed = await send(c, room, "keyed", "key-1");
-      await first.kill9();
+      await first.kill();
       assert.equal(first.exit()?.signal, "SIGKILL");
 
       const second = await start({ dataDir: first.dataDir });
@@ -63,7 +63,7 @@ for (const mode of MODES) {
       assert.deepEqual(joined.history, sortById([...acked, keyed]));
       // The key is still known: a resend returns the original.
       assert.deepEqual(await send(d, room, "keyed", "key-1"), keyed);
-      await second.kill9();
+      await second.kill();
     });
 
     it("graceful restart: the client reconnects by itself to the new server on the same port and joins again", async () => {
@@ -91,7 +91,7 @@ for (const mode of MODES) {
       assert.deepEqual(rejoined.members.map((m) => m.id).sort(), [c.user.id, other.user.id].sort());
       const afterMsg = await send(c, room, "after the restart");
       assert.deepEqual(await other.log.next("newChatMessage"), afterMsg);
-      await second.kill9();
+      await second.kill();
     });
   });
 }

@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { useParley } from "../harness.ts";
+import { useParley } from "../../support/hooks.ts";
 import {
   MODES,
   connectClient,
@@ -17,7 +17,11 @@ import {
   uuidV7Millis,
   type ChatClient,
 } from "../client.ts";
-import type { ChatMessage } from "../../../client-js/src/generated/events.ts";
+import {
+  DEFAULT_HISTORY_LIMIT,
+  MAX_HISTORY_LIMIT,
+  type ChatMessage,
+} from "../../../client-js/src/generated/events.ts";
 
 const server = useParley();
 useClientCleanup();
@@ -124,13 +128,14 @@ for (const mode of MODES) {
         hasMore: false,
       });
       // The largest page holds everything.
-      assert.deepEqual(await ok(writers[2]!.socket, "fetchHistory", { room, limit: 200 }), {
+      assert.ok(TOTAL <= MAX_HISTORY_LIMIT);
+      assert.deepEqual(await ok(writers[2]!.socket, "fetchHistory", { room, limit: MAX_HISTORY_LIMIT }), {
         messages: expected,
         hasMore: false,
       });
-      // No limit: 50.
+      // No limit: the default page (50).
       assert.deepEqual(await ok(writers[2]!.socket, "fetchHistory", { room }), {
-        messages: expected.slice(-50),
+        messages: expected.slice(-DEFAULT_HISTORY_LIMIT),
         hasMore: true,
       });
 
@@ -159,10 +164,10 @@ for (const mode of MODES) {
       });
       assert.deepEqual(adjacent, { messages: [], hasMore: false });
 
-      // A late joiner gets the newest 50 with the join.
+      // A late joiner gets the newest 50 (the default page) with the join.
       const late = await connectClient(server(), { mode, user: newUser("Late") });
       const joined = await ok(late.socket, "joinRoom", { room });
-      assert.deepEqual(joined.history, expected.slice(-50));
+      assert.deepEqual(joined.history, expected.slice(-DEFAULT_HISTORY_LIMIT));
       assert.equal(joined.members.length, SOCKETS + 1);
       // Nothing was broadcast twice.
       for (const w of writers) assert.equal(w.log.count("newChatMessage"), TOTAL - PER_SOCKET);

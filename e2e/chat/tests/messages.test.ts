@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { useParley } from "../harness.ts";
+import { useParley } from "../../support/hooks.ts";
 import {
   MODES,
   assertError,
@@ -27,14 +27,7 @@ const server = useParley();
 useClientCleanup();
 
 /** Ann with two tabs and Bob, all joined to a fresh room. */
-async function setup(
-  mode: Mode,
-): Promise<{
-  room: string;
-  ann1: ChatClient;
-  ann2: ChatClient;
-  bob: ChatClient;
-}> {
+async function setup(mode: Mode): Promise<{ room: string; ann1: ChatClient; ann2: ChatClient; bob: ChatClient }> {
   const room = uniqueRoom("msg");
   const ann = newUser("Ann");
   const [ann1, ann2, bob] = await Promise.all([
@@ -42,8 +35,7 @@ async function setup(
     connectClient(server(), { mode, user: ann }),
     connectClient(server(), { mode, user: newUser("Bob") }),
   ]);
-  for (const c of [ann1!, ann2!, bob!])
-    await ok(c.socket, "joinRoom", { room });
+  for (const c of [ann1!, ann2!, bob!]) await ok(c.socket, "joinRoom", { room });
   return { room, ann1: ann1!, ann2: ann2!, bob: bob! };
 }
 
@@ -56,30 +48,17 @@ for (const mode of MODES) {
       const msg = await send(ann1, room, "  \t hello, world \n ");
       const after = Date.now();
 
-      assert.deepEqual(Object.keys(msg).sort(), [
-        "content",
-        "id",
-        "room",
-        "sender",
-        "timestamp",
-      ]);
+      assert.deepEqual(Object.keys(msg).sort(), ["content", "id", "room", "sender", "timestamp"]);
       assert.equal(msg.room, room);
       assert.equal(msg.content, "hello, world", "content is trimmed");
-      assert.deepEqual(
-        msg.sender,
-        ann1.user,
-        "sender is the handshake identity",
-      );
+      assert.deepEqual(msg.sender, ann1.user, "sender is the handshake identity");
       // Same machine, so the server clock is ours; allow a little skew.
       assert.ok(
         msg.timestamp >= before - 1000 && msg.timestamp <= after + 1000,
         `timestamp ${msg.timestamp} in [${before}, ${after}]`,
       );
       const idMillis = uuidV7Millis(msg.id);
-      assert.ok(
-        Math.abs(idMillis - msg.timestamp) <= 1000,
-        `id time ${idMillis} close to timestamp ${msg.timestamp}`,
-      );
+      assert.ok(Math.abs(idMillis - msg.timestamp) <= 1000, `id time ${idMillis} close to timestamp ${msg.timestamp}`);
 
       // The other user and Ann's other tab get exactly the acked message (plus
       // the recovery offset that connection state recovery appends).
@@ -101,11 +80,7 @@ for (const mode of MODES) {
 
     it("the sender cannot be forged: a sender field is an unknown field", async () => {
       const { room, ann1, bob } = await setup(mode);
-      const forged = await callRaw(ann1.socket, "chatMessage", {
-        room,
-        content: "I am Bob",
-        sender: bob.user,
-      });
+      const forged = await callRaw(ann1.socket, "chatMessage", { room, content: "I am Bob", sender: bob.user });
       assertError(forged, "bad_request", "forged sender");
       const forgedId = await callRaw(ann1.socket, "chatMessage", {
         room,
@@ -113,11 +88,7 @@ for (const mode of MODES) {
         id: "01900000-0000-7000-8000-000000000000",
       });
       assertError(forgedId, "bad_request", "forged id");
-      const forgedTs = await callRaw(ann1.socket, "chatMessage", {
-        room,
-        content: "x",
-        timestamp: 1,
-      });
+      const forgedTs = await callRaw(ann1.socket, "chatMessage", { room, content: "x", timestamp: 1 });
       assertError(forgedTs, "bad_request", "forged timestamp");
 
       // Nothing was posted: Bob's first newChatMessage is the real one.
@@ -176,18 +147,12 @@ for (const mode of MODES) {
       });
       assertError(refused, "conflict", "the key of a message in another room");
       // The key still answers for its own room.
-      assert.deepEqual(
-        await send(ann1, room, "in the first room", key),
-        original,
-      );
+      assert.deepEqual(await send(ann1, room, "in the first room", key), original);
       // Nothing reached the second room: the next message there is the first Bob sees.
       const next = await send(ann1, other, "really in the second room");
       assert.deepEqual(await bob.log.next("newChatMessage"), next);
       assert.equal(bob.log.count("newChatMessage"), 2);
-      assert.deepEqual(
-        (await ok(bob.socket, "fetchHistory", { room: other })).messages,
-        [next],
-      );
+      assert.deepEqual((await ok(bob.socket, "fetchHistory", { room: other })).messages, [next]);
     });
   });
 }

@@ -12,7 +12,7 @@
 
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { useParley } from "../harness.ts";
+import { useParley } from "../../support/hooks.ts";
 import {
   MODES,
   closeClient,
@@ -156,7 +156,7 @@ describe("connection state recovery and room presence [websocket]", () => {
         "the recovered socket is listed as a member",
       );
       closeClient(ann.socket);
-      assert.deepEqual(await carol.log.next("userLeft", 500), { room, user: ann.user });
+      assert.deepEqual(await carol.log.next("userLeft"), { room, user: ann.user });
       const after = await ok(carol.socket, "joinRoom", { room });
       assert.ok(!after.members.some((m) => m.id === ann.user.id));
     },
@@ -166,7 +166,7 @@ describe("connection state recovery and room presence [websocket]", () => {
     "a recovered socket is announced again with userJoined",
     async () => {
       const { room, ann, bob } = await dropAndRecover();
-      assert.deepEqual(await bob.log.next("userJoined", 500), { room, user: ann.user });
+      assert.deepEqual(await bob.log.next("userJoined"), { room, user: ann.user });
     },
   );
 });

@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { useParley } from "../harness.ts";
+import { useParley } from "../../support/hooks.ts";
 import {
   MODES,
   closeAllClients,

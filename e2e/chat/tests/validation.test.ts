@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { useParley } from "../harness.ts";
+import { useParley } from "../../support/hooks.ts";
 import {
   MODES,
   assertError,
@@ -21,8 +21,15 @@ import {
   untyped,
   useClientCleanup,
   type ChatClient,
+  type Mode,
 } from "../client.ts";
-import type { ErrorCode } from "../../../client-js/src/generated/events.ts";
+import {
+  MAX_CLIENT_MSG_ID_CHARS,
+  MAX_CONTENT_CHARS,
+  MAX_HISTORY_LIMIT,
+  MAX_ROOM_NAME_CHARS,
+  type ErrorCode,
+} from "../../../client-js/src/generated/events.ts";
 
 const server = useParley();
 useClientCleanup();
@@ -44,15 +51,17 @@ const CASES: Case[] = [
   { what: "joinRoom room null", event: "joinRoom", args: () => [{ room: null }], code: "bad_request" },
   { what: "joinRoom unknown field", event: "joinRoom", args: (r) => [{ room: r, password: "x" }], code: "bad_request" },
   {
-    what: "joinRoom room of 65 characters",
+    what: `joinRoom room of ${MAX_ROOM_NAME_CHARS + 1} characters`,
     event: "joinRoom",
-    args: () => [{ room: "r".repeat(65) }],
+    args: () => [{ room: "r".repeat(MAX_ROOM_NAME_CHARS + 1) }],
     code: "bad_request",
   },
   { what: "joinRoom room with a space", event: "joinRoom", args: () => [{ room: "two words" }], code: "bad_request" },
   { what: "joinRoom room with ä", event: "joinRoom", args: () => [{ room: "ä" }], code: "bad_request" },
   { what: "joinRoom empty room", event: "joinRoom", args: () => [{ room: "" }], code: "bad_request" },
   { what: "joinRoom room with #", event: "joinRoom", args: () => [{ room: "#general" }], code: "bad_request" },
+  { what: "joinRoom room ..", event: "joinRoom", args: () => [{ room: ".." }], code: "bad_request" },
+  { what: "joinRoom room of only dots", event: "joinRoom", args: () => [{ room: "..." }], code: "bad_request" },
   { what: "joinRoom room with /", event: "joinRoom", args: () => [{ room: "a/b" }], code: "bad_request" },
   { what: "joinRoom no payload", event: "joinRoom", args: () => [], code: "bad_request" },
   { what: "joinRoom two payloads", event: "joinRoom", args: (r) => [{ room: r }, { room: r }], code: "bad_request" },
@@ -100,15 +109,15 @@ const CASES: Case[] = [
     code: "bad_request",
   },
   {
-    what: "chatMessage 4001 characters",
+    what: `chatMessage ${MAX_CONTENT_CHARS + 1} characters`,
     event: "chatMessage",
-    args: (r) => [{ room: r, content: "x".repeat(4001) }],
+    args: (r) => [{ room: r, content: "x".repeat(MAX_CONTENT_CHARS + 1) }],
     code: "too_large",
   },
   {
-    what: "chatMessage 4001 emoji",
+    what: `chatMessage ${MAX_CONTENT_CHARS + 1} emoji`,
     event: "chatMessage",
-    args: (r) => [{ room: r, content: "😀".repeat(4001) }],
+    args: (r) => [{ room: r, content: "😀".repeat(MAX_CONTENT_CHARS + 1) }],
     code: "too_large",
   },
   {
@@ -130,9 +139,9 @@ const CASES: Case[] = [
     code: "bad_request",
   },
   {
-    what: "chatMessage clientMsgId of 129 characters",
+    what: `chatMessage clientMsgId of ${MAX_CLIENT_MSG_ID_CHARS + 1} characters`,
     event: "chatMessage",
-    args: (r) => [{ room: r, content: "x", clientMsgId: "k".repeat(129) }],
+    args: (r) => [{ room: r, content: "x", clientMsgId: "k".repeat(MAX_CLIENT_MSG_ID_CHARS + 1) }],
     code: "bad_request",
   },
   {
@@ -157,14 +166,14 @@ const CASES: Case[] = [
   {
     what: "fetchHistory bad room name",
     event: "fetchHistory",
-    args: () => [{ room: "x".repeat(65) }],
+    args: () => [{ room: "x".repeat(MAX_ROOM_NAME_CHARS + 1) }],
     code: "bad_request",
   },
   { what: "fetchHistory limit 0", event: "fetchHistory", args: (r) => [{ room: r, limit: 0 }], code: "bad_request" },
   {
-    what: "fetchHistory limit 201",
+    what: `fetchHistory limit ${MAX_HISTORY_LIMIT + 1}`,
     event: "fetchHistory",
-    args: (r) => [{ room: r, limit: 201 }],
+    args: (r) => [{ room: r, limit: MAX_HISTORY_LIMIT + 1 }],
     code: "bad_request",
   },
   {
@@ -242,74 +251,107 @@ for (const event of ["joinRoom", "leaveRoom", "chatMessage", "fetchHistory"]) {
   }
 }
 
+/**
+ * One case of each kind, run over every transport: decoding, validation and
+ * the handlers' checks do not depend on the transport, so the table runs
+ * over one (websocket) and these prove the path from each transport to the
+ * typed error.
+ */
+const MATRIX = [
+  "joinRoom unknown field", // strict decoding
+  `chatMessage ${MAX_CONTENT_CHARS + 1} emoji`, // Validate, on a large multi-byte payload
+  "chatMessage to a room not joined", // the handler
+  "fetchHistory payload null", // not an object
+  "joinRoom two payloads", // the wrong number of arguments
+];
+
+/**
+ * One socket for a describe block (it must survive every case), in a room;
+ * another room holds a message whose id is a foreign cursor.
+ */
+function useAnn(mode: Mode) {
+  const s = {} as { ann: ChatClient; room: string; elsewhere: string; foreignId: string };
+  before(async () => {
+    s.room = uniqueRoom("valid");
+    s.elsewhere = uniqueRoom("elsewhere");
+    s.ann = await connectClient(server(), { mode, user: newUser("Ann"), keep: true });
+    const other = await connectClient(server(), { mode: "websocket", user: newUser("Other"), keep: true });
+    await ok(other.socket, "joinRoom", { room: s.elsewhere });
+    s.foreignId = (await send(other, s.elsewhere, "not in Ann's room")).id;
+    closeClient(other.socket);
+    await ok(s.ann.socket, "joinRoom", { room: s.room });
+  });
+  after(() => closeClient(s.ann.socket));
+  return {
+    s,
+    /** A good request on the same socket: it must still work. */
+    async stillWorks(after: string): Promise<void> {
+      const msg = await send(s.ann, s.room, `ok after ${after}`);
+      assert.equal(msg.content, `ok after ${after}`);
+    },
+    /** Sends case c and checks its error, then that the socket still works. */
+    async check(c: Case): Promise<void> {
+      const res = await callRaw(s.ann.socket, c.event, ...c.args(s.room, s.elsewhere, s.foreignId));
+      assertError(res, c.code, c.what);
+      await this.stillWorks(c.what);
+    },
+  };
+}
+
+describe(`malformed events: the table of ${CASES.length} bad payloads [websocket]`, () => {
+  const ann = useAnn("websocket");
+  for (const c of CASES) {
+    it(`${c.what} → ${c.code}`, () => ann.check(c));
+  }
+});
+
 for (const mode of MODES) {
   describe(`malformed events [${mode}]`, () => {
-    let ann: ChatClient;
-    let room: string;
-    let elsewhere: string;
-    let foreignId: string;
+    const fixture = useAnn(mode);
+    const { s } = fixture;
+    const stillWorks = (after: string) => fixture.stillWorks(after);
 
-    /** A good request on the same socket: it must still work. */
-    async function stillWorks(after: string): Promise<void> {
-      const msg = await send(ann, room, `ok after ${after}`);
-      assert.equal(msg.content, `ok after ${after}`);
-    }
-
-    // One socket for the whole block (it must survive every case), in a
-    // room; another room holds a message whose id is a foreign cursor.
-    before(async () => {
-      room = uniqueRoom("valid");
-      elsewhere = uniqueRoom("elsewhere");
-      ann = await connectClient(server(), { mode, user: newUser("Ann"), keep: true });
-      const other = await connectClient(server(), { mode: "websocket", user: newUser("Other"), keep: true });
-      await ok(other.socket, "joinRoom", { room: elsewhere });
-      foreignId = (await send(other, elsewhere, "not in Ann's room")).id;
-      closeClient(other.socket);
-      await ok(ann.socket, "joinRoom", { room });
+    it(`transport matrix: ${MATRIX.length} kinds of bad payload get their codes, and the socket keeps working`, async () => {
+      for (const what of MATRIX) {
+        const c = CASES.find((x) => x.what === what);
+        assert.ok(c, `no case "${what}"`);
+        await fixture.check(c);
+      }
     });
-    after(() => closeClient(ann.socket));
 
-    for (const c of CASES) {
-      it(`${c.what} → ${c.code}`, async () => {
-        const res = await callRaw(ann.socket, c.event, ...c.args(room, elsewhere, foreignId));
-        assertError(res, c.code, c.what);
-        await stillWorks(c.what);
-      });
-    }
-
-    it("4000 characters and 4000 emoji (8000 UTF-16 units, 16000 bytes) are accepted, after trimming", async () => {
-      const plain = await send(ann, room, `  ${"x".repeat(4000)}  `);
-      assert.equal(plain.content, "x".repeat(4000));
-      const emoji = await send(ann, room, "😀".repeat(4000));
-      assert.equal(emoji.content, "😀".repeat(4000));
-      assert.equal([...emoji.content].length, 4000);
-      const clientMsgId = "k".repeat(128);
-      assert.equal((await send(ann, room, "longest key", clientMsgId)).clientMsgId, clientMsgId);
-      const long = "r".repeat(64);
-      assert.deepEqual((await ok(ann.socket, "joinRoom", { room: long })).room, long);
+    it(`${MAX_CONTENT_CHARS} characters and ${MAX_CONTENT_CHARS} emoji (twice the UTF-16 units, 4 times the bytes) are accepted, after trimming`, async () => {
+      const plain = await send(s.ann, s.room, `  ${"x".repeat(MAX_CONTENT_CHARS)}  `);
+      assert.equal(plain.content, "x".repeat(MAX_CONTENT_CHARS));
+      const emoji = await send(s.ann, s.room, "😀".repeat(MAX_CONTENT_CHARS));
+      assert.equal(emoji.content, "😀".repeat(MAX_CONTENT_CHARS));
+      assert.equal([...emoji.content].length, MAX_CONTENT_CHARS);
+      const clientMsgId = "k".repeat(MAX_CLIENT_MSG_ID_CHARS);
+      assert.equal((await send(s.ann, s.room, "longest key", clientMsgId)).clientMsgId, clientMsgId);
+      const long = "r".repeat(MAX_ROOM_NAME_CHARS);
+      assert.deepEqual((await ok(s.ann.socket, "joinRoom", { room: long })).room, long);
       assert.deepEqual(
-        (await ok(ann.socket, "fetchHistory", { room, limit: 200 })).messages.at(-1)?.content,
+        (await ok(s.ann.socket, "fetchHistory", { room: s.room, limit: MAX_HISTORY_LIMIT })).messages.at(-1)?.content,
         "longest key",
       );
-      assert.equal((await ok(ann.socket, "fetchHistory", { room, limit: 1 })).messages.length, 1);
+      assert.equal((await ok(s.ann.socket, "fetchHistory", { room: s.room, limit: 1 })).messages.length, 1);
     });
 
     it("an event that needs an ack but has none is dropped; the socket keeps working", async () => {
       const dropRoom = uniqueRoom("dropped");
-      untyped(ann.socket).emit("joinRoom", { room: dropRoom });
-      untyped(ann.socket).emit("chatMessage", { room, content: "dropped message" });
-      untyped(ann.socket).emit("fetchHistory", { room });
-      untyped(ann.socket).emit("leaveRoom", { room });
+      untyped(s.ann.socket).emit("joinRoom", { room: dropRoom });
+      untyped(s.ann.socket).emit("chatMessage", { room: s.room, content: "dropped message" });
+      untyped(s.ann.socket).emit("fetchHistory", { room: s.room });
+      untyped(s.ann.socket).emit("leaveRoom", { room: s.room });
       // A socket's events are handled in order, so by the time this ack
       // arrives the ack-less events above have been handled (and dropped).
       await stillWorks("ack-less events");
-      const latest = await ok(ann.socket, "fetchHistory", { room, limit: 3 });
+      const latest = await ok(s.ann.socket, "fetchHistory", { room: s.room, limit: 3 });
       assert.ok(
         !latest.messages.some((m) => m.content === "dropped message"),
         "the ack-less chatMessage was not stored",
       );
       assertError(
-        await callRaw(ann.socket, "chatMessage", { room: dropRoom, content: "x" }),
+        await callRaw(s.ann.socket, "chatMessage", { room: dropRoom, content: "x" }),
         "forbidden",
         "the ack-less joinRoom did not join",
       );
@@ -317,11 +359,14 @@ for (const mode of MODES) {
     });
 
     it("unknown events, with or without an ack, are ignored; the socket keeps working", async () => {
-      untyped(ann.socket).emit("noSuchEvent", { room });
-      untyped(ann.socket).emit("newChatMessage", { room, content: "server events cannot be sent by clients" });
-      untyped(ann.socket).emit("userJoined", { room, user: { id: "x", name: "x" } });
+      untyped(s.ann.socket).emit("noSuchEvent", { room: s.room });
+      untyped(s.ann.socket).emit("newChatMessage", {
+        room: s.room,
+        content: "server events cannot be sent by clients",
+      });
+      untyped(s.ann.socket).emit("userJoined", { room: s.room, user: { id: "x", name: "x" } });
       await stillWorks("unknown events");
-      assert.equal(ann.socket.connected, true);
+      assert.equal(s.ann.socket.connected, true);
     });
   });
 }

@@ -8,23 +8,22 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { connectClient, ok as chatOk, useClientCleanup } from "../../chat/client.ts";
-import { useParley } from "../../chat/harness.ts";
-import type { ErrorCode, WatchRequest } from "../../../client-js/src/generated/events.ts";
+import { useParley } from "../../support/hooks.ts";
+import { MAX_WATCH_ITEMS, type ErrorCode, type WatchRequest } from "../../../client-js/src/generated/events.ts";
 import {
   MODES,
   call,
   closeSocket,
   connectPresence,
-  negativeWindow,
   newUser,
   ok,
   uniqueRoom,
   useCleanup,
 } from "../client.ts";
 
-// The grace period is short so that the suite stays fast, and longer than
-// the negative windows that prove a reconnect did not flap.
-const GRACE_MS = 400;
+// The grace period is short so that the suite stays fast, and long enough
+// for a polling reconnect on a loaded 2-core machine to fit in it.
+const GRACE_MS = 1000;
 const server = useParley({ args: ["--presence-grace", `${GRACE_MS}ms`] });
 useCleanup();
 useClientCleanup();
@@ -89,18 +88,23 @@ for (const mode of MODES) {
       await ok(first, "setStatus", { status: "busy" });
       await watcher.log.nextStatus(bob.userId); // online
       await watcher.log.nextStatus(bob.userId); // busy
+      const closedAt = Date.now();
       closeSocket(first.socket);
       const again = await connectPresence(server(), { mode, user: bob });
       // The new tab learns the user's state, which outlived the reconnect.
       const own = await again.log.nextStatus(bob.userId);
       assert.equal(own.status, "busy");
       assert.equal(own.connections, 1);
-      // Bounded negative check, longer than the grace period: had the timer
-      // not been cancelled, "offline" would arrive in it.
-      await negativeWindow(GRACE_MS + 100);
+      // The grace timer is what is under test, so its period has to pass (a
+      // timer, not synchronisation). Then an ordering proof: had the timer
+      // not been cancelled, its "offline" would be queued for the watcher
+      // before the status change that follows.
+      await new Promise((r) => setTimeout(r, Math.max(0, closedAt + GRACE_MS + 100 - Date.now())));
+      await ok(again, "setStatus", { status: "away" });
+      assert.equal((await watcher.log.nextStatus(bob.userId)).status, "away");
       assert.deepEqual(
         watcher.log.statuses(bob.userId).map((s) => [s.status, s.connections]),
-        [["online", 1], ["busy", 1]],
+        [["online", 1], ["busy", 1], ["away", 1]],
       );
     });
 
@@ -149,8 +153,13 @@ for (const mode of MODES) {
       // dave leaves the room: no longer watched.
       await chatOk(daveChat.socket, "leaveRoom", { room });
       await ok(daveTab, "setStatus", { status: "away" });
-      // Bounded negative check: the status change must not be delivered.
-      await negativeWindow();
+      // Ordering proof that "away" was not delivered: the tracker delivers
+      // under one lock, synchronously with the change (setStatus was acked),
+      // so a change of carol's that follows is queued for the watcher after
+      // anything dave's caused. Once it arrives, dave's would have too.
+      const carolTab = await connectPresence(server(), { mode, user: carol });
+      assert.equal((await watcher.log.nextStatus(carol.userId)).connections, 2);
+      closeSocket(carolTab.socket);
       assert.deepEqual(
         watcher.log.statuses(dave.userId).map((s) => s.status),
         ["online", "online", "busy"],
@@ -161,11 +170,17 @@ for (const mode of MODES) {
       const bystander = await connectPresence(server(), { mode, user: newUser("Bystander") });
       const busy = await connectPresence(server(), { mode, user: newUser("Busy") });
       await ok(busy, "setStatus", { status: "busy" });
-      await connectPresence(server(), { mode: other, user: newUser("Another") });
-      await negativeWindow(); // bounded negative check
+      const another = await connectPresence(server(), { mode: other, user: newUser("Another") });
+      await another.log.nextStatus(another.userId); // its connection reached the tracker
+      // Ordering proof: the tracker delivers synchronously under one lock, so
+      // a change of the bystander's own state that follows (a tab watches its
+      // own user) is queued after anything the others' changes caused.
+      await ok(bystander, "setStatus", { status: "away" });
+      await bystander.log.nextStatus(bystander.userId); // online, at connect
+      assert.equal((await bystander.log.nextStatus(bystander.userId)).status, "away");
       assert.deepEqual(
         bystander.log.statuses().map((s) => s.userId),
-        [bystander.userId],
+        [bystander.userId, bystander.userId],
         "only its own state",
       );
     });
@@ -180,7 +195,7 @@ for (const mode of MODES) {
       const cases: [WatchRequest, ErrorCode][] = [
         [{ rooms: ["bad room"] }, "bad_request"],
         [{ userIds: [""] }, "bad_request"],
-        [{ userIds: Array.from({ length: 101 }, (_, i) => `u${i}`) }, "too_large"],
+        [{ userIds: Array.from({ length: MAX_WATCH_ITEMS + 1 }, (_, i) => `u${i}`) }, "too_large"],
       ];
       for (const [req, code] of cases) {
         const res = await call(c, "subscribe", req);

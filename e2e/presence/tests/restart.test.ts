@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
 import { connectClient, useClientCleanup } from "../../chat/client.ts";
-import { removeDir, startParley, tempDataDir, type Parley } from "../../chat/harness.ts";
+import { removeDir, startParley, tempDataDir, type Parley } from "../../support/parley.ts";
 import { closeSocket, connectPresence, newUser, ok, useCleanup } from "../client.ts";
 
 useCleanup();
@@ -15,7 +15,7 @@ useClientCleanup();
 const started: Parley[] = [];
 const dirs: string[] = [];
 after(async () => {
-  for (const s of started) await s.kill9();
+  for (const s of started) await s.kill();
   for (const d of dirs) await removeDir(d);
 });
 

@@ -8,8 +8,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { connectClient, ok as chatOk, send, useClientCleanup } from "../../chat/client.ts";
-import { useParley } from "../../chat/harness.ts";
-import type { ChatMessage, PresenceState } from "../../../client-js/src/generated/events.ts";
+import { useParley } from "../../support/hooks.ts";
+import { MAX_USER_ID_CHARS, type ChatMessage, type PresenceState } from "../../../client-js/src/generated/events.ts";
 import { MODES, SSEClient, closeSocket, connectPresence, newUser, uniqueRoom, useCleanup, useSSECleanup } from "../client.ts";
 
 const HEARTBEAT_MS = 200;
@@ -172,7 +172,7 @@ describe("SSE presence feed", () => {
   }
 
   it("refuses bad queries with 400", async () => {
-    for (const q of ["rooms=bad%20room", `userIds=${"x".repeat(65)}`]) {
+    for (const q of ["rooms=bad%20room", `userIds=${"x".repeat(MAX_USER_ID_CHARS + 1)}`]) {
       await assert.rejects(SSEClient.open(`${server().url}/sse/presence?${q}`), (err: { status?: number }) => err.status === 400);
     }
   });

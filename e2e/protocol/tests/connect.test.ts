@@ -12,9 +12,9 @@ for (const mode of MODES) {
     it("echoes the CONNECT auth payload on / and reports info.id === socket.id", async () => {
       const auth = { token: "abc", n: 42, nested: { list: [1, "two", null, true] } };
       const c = await connectClient(server(), { mode, auth });
-      const [echoed] = await c.log.next("auth");
+      const [echoed] = await c.log.nextArgs("auth");
       assert.deepEqual(echoed, auth);
-      const [info] = await c.log.next("info");
+      const [info] = await c.log.nextArgs("info");
       assert.deepEqual(info, { id: c.socket.id, recovered: false });
       // Without connection state recovery the CONNECT ack carries no "pid",
       // so socket.io-client leaves `recovered` falsy (it is `undefined`).
@@ -23,14 +23,14 @@ for (const mode of MODES) {
 
     it("echoes {} when the CONNECT carries no auth", async () => {
       const c = await connectClient(server(), { mode });
-      const [echoed] = await c.log.next("auth");
+      const [echoed] = await c.log.nextArgs("auth");
       assert.deepEqual(echoed, {});
     });
 
     it("echoes the auth payload on /custom", async () => {
       const auth = { user: "zoë", list: [1, 2, 3] };
       const c = await connectClient(server(), { mode, nsp: "/custom", auth });
-      const [echoed] = await c.log.next("auth");
+      const [echoed] = await c.log.nextArgs("auth");
       assert.deepEqual(echoed, auth);
     });
 
@@ -38,15 +38,15 @@ for (const mode of MODES) {
       const a = await connectClient(server(), { mode });
       const b = await connectClient(server(), { mode });
       assert.notEqual(a.socket.id, b.socket.id);
-      const [ia] = await a.log.next("info");
-      const [ib] = await b.log.next("info");
+      const [ia] = await a.log.nextArgs("info");
+      const [ib] = await b.log.nextArgs("info");
       assert.equal((ia as { id: string }).id, a.socket.id);
       assert.equal((ib as { id: string }).id, b.socket.id);
     });
 
     it('refuses an unknown namespace with connect_error "Invalid namespace"', async () => {
       const c = createClient(server(), { mode, nsp: "/does-not-exist" });
-      const [err] = (await c.log.next("connect_error")) as [Error];
+      const [err] = (await c.log.nextArgs("connect_error")) as [Error];
       assert.equal(err.message, "Invalid namespace");
       assert.equal(c.socket.connected, false);
       assert.equal(c.log.count("connect"), 0);
@@ -54,7 +54,7 @@ for (const mode of MODES) {
 
     it("namespace middleware /mw refuses a missing token with message and data", async () => {
       const c = createClient(server(), { mode, nsp: "/mw" });
-      const [err] = (await c.log.next("connect_error")) as [Error & { data?: unknown }];
+      const [err] = (await c.log.nextArgs("connect_error")) as [Error & { data?: unknown }];
       assert.equal(err.message, "unauthorized");
       assert.deepEqual(err.data, { code: "unauthorized", reason: "bad token" });
       assert.equal(c.socket.connected, false);
@@ -62,26 +62,26 @@ for (const mode of MODES) {
 
     it("namespace middleware /mw refuses a wrong token", async () => {
       const c = createClient(server(), { mode, nsp: "/mw", auth: { token: "nope" } });
-      const [err] = (await c.log.next("connect_error")) as [Error & { data?: unknown }];
+      const [err] = (await c.log.nextArgs("connect_error")) as [Error & { data?: unknown }];
       assert.equal(err.message, "unauthorized");
       assert.deepEqual(err.data, { code: "unauthorized", reason: "bad token" });
     });
 
     it('namespace middleware /mw admits token "secret"', async () => {
       const c = await connectClient(server(), { mode, nsp: "/mw", auth: { token: "secret" } });
-      const [echoed] = await c.log.next("auth");
+      const [echoed] = await c.log.nextArgs("auth");
       assert.deepEqual(echoed, { token: "secret" });
     });
 
     it("dynamic namespace /dyn-42 connects and reports its name", async () => {
       const c = await connectClient(server(), { mode, nsp: "/dyn-42" });
-      const [nsp] = await c.log.next("nsp");
+      const [nsp] = await c.log.nextArgs("nsp");
       assert.equal(nsp, "/dyn-42");
     });
 
     it("dynamic namespace regex refuses /dyn-x", async () => {
       const c = createClient(server(), { mode, nsp: "/dyn-x" });
-      const [err] = (await c.log.next("connect_error")) as [Error];
+      const [err] = (await c.log.nextArgs("connect_error")) as [Error];
       assert.equal(err.message, "Invalid namespace");
     });
   });

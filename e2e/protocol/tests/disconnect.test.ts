@@ -25,7 +25,7 @@ for (const mode of MODES) {
       const c = await connectClient(server(), { mode });
       const id = c.socket.id!;
       c.socket.disconnect();
-      const [reason] = await c.log.next("disconnect");
+      const [reason] = await c.log.nextArgs("disconnect");
       assert.equal(reason, "io client disconnect");
       assert.deepEqual(await observer.reasonFor(id), { id, nsp: "/", reason: "client namespace disconnect" });
     });
@@ -36,7 +36,7 @@ for (const mode of MODES) {
       const c = await connectClient(server(), { mode, reconnection: true });
       const id = c.socket.id!;
       c.socket.emit("disconnect-me", false);
-      const [reason] = await c.log.next("disconnect");
+      const [reason] = await c.log.nextArgs("disconnect");
       assert.equal(reason, "io server disconnect");
       assert.equal(c.socket.active, false, "a server-side disconnect is final");
       assert.deepEqual(await observer.reasonFor(id), { id, nsp: "/", reason: "server namespace disconnect" });
@@ -54,12 +54,12 @@ for (const mode of MODES) {
       const c = await connectClient(server(), { mode });
       const first = c.socket.id;
       c.socket.emit("disconnect-me", false);
-      await c.log.next("disconnect");
+      await c.log.nextArgs("disconnect");
       c.socket.connect();
-      await c.log.next("connect");
+      await c.log.nextArgs("connect");
       assert.notEqual(c.socket.id, first);
-      assert.deepEqual(await c.log.next("info"), [{ id: first, recovered: false }]);
-      assert.deepEqual(await c.log.next("info"), [{ id: c.socket.id, recovered: false }]);
+      assert.deepEqual(await c.log.nextArgs("info"), [{ id: first, recovered: false }]);
+      assert.deepEqual(await c.log.nextArgs("info"), [{ id: c.socket.id, recovered: false }]);
       assert.equal(await ask(c.socket, "message-with-ack", "again"), "again");
     });
 
@@ -76,7 +76,7 @@ for (const mode of MODES) {
       const id = c.socket.id!;
       const customId = custom.id!;
       c.socket.emit("disconnect-me", true);
-      const [reason] = await c.log.next("disconnect");
+      const [reason] = await c.log.nextArgs("disconnect");
       assert.equal(reason, "io server disconnect");
       assert.equal(await within(customDisconnect, WAIT_MS, "/custom disconnect"), "io server disconnect");
       assert.equal(c.socket.active, false);
@@ -94,7 +94,7 @@ for (const mode of MODES) {
       const c = await connectClient(server(), { mode });
       const id = c.socket.id!;
       c.socket.io.engine.close();
-      const [reason] = await c.log.next("disconnect");
+      const [reason] = await c.log.nextArgs("disconnect");
       assert.equal(reason, "forced close");
       assert.deepEqual(await observer.reasonFor(id), { id, nsp: "/", reason: "transport close" });
     });

@@ -59,7 +59,7 @@ describe("maxHttpBufferSize", { timeout: 20_000 }, () => {
     const c = await connectClient(server(), { mode: "polling" });
     const id = c.socket.id!;
     c.socket.emit("message", "y".repeat(2 * LIMIT));
-    const [reason, detail] = (await c.log.next("disconnect")) as [string, { description?: unknown }];
+    const [reason, detail] = (await c.log.nextArgs("disconnect")) as [string, { description?: unknown }];
     assert.equal(reason, "transport error");
     assert.equal(detail.description, 413, "the POST was answered with 413");
     assert.deepEqual(await observer.reasonFor(id), { id, nsp: "/", reason: "transport close" });
@@ -88,13 +88,13 @@ describe("maxHttpBufferSize", { timeout: 20_000 }, () => {
     const c = await connectClient(server(), { mode: "websocket" });
     const id = c.socket.id!;
     c.socket.emit("message", "y".repeat(2 * LIMIT));
-    const [reason] = await c.log.next("disconnect");
+    const [reason] = await c.log.nextArgs("disconnect");
     assert.equal(reason, "transport close", "Node closes the websocket (1009); the client sees a close");
     assert.deepEqual(await observer.reasonFor(id), { id, nsp: "/", reason: "transport error" });
     assert.equal(c.log.count("message-back"), 0);
     assert.equal(await ask(other.socket, "message-with-ack", "fine"), "fine");
     other.socket.emit("message", "n".repeat(LIMIT / 2));
-    assert.deepEqual(await other.log.next("message-back"), ["n".repeat(LIMIT / 2)]);
+    assert.deepEqual(await other.log.nextArgs("message-back"), ["n".repeat(LIMIT / 2)]);
   });
 
   it("upgraded: an oversize message on the upgraded websocket closes it", async () => {
@@ -102,7 +102,7 @@ describe("maxHttpBufferSize", { timeout: 20_000 }, () => {
     const c = await connectClient(server(), { mode: "upgrade" });
     const id = c.socket.id!;
     c.socket.emit("message", "y".repeat(2 * LIMIT));
-    const [reason] = await c.log.next("disconnect");
+    const [reason] = await c.log.nextArgs("disconnect");
     assert.equal(reason, "transport close");
     assert.deepEqual(await observer.reasonFor(id), { id, nsp: "/", reason: "transport error" });
   });
@@ -112,7 +112,7 @@ describe("maxHttpBufferSize", { timeout: 20_000 }, () => {
     const c = await connectClient(server(), { mode: "websocket" });
     const att = Buffer.alloc(900, 7);
     c.socket.emit("message", att);
-    const [got] = await c.log.next("message-back");
+    const [got] = await c.log.nextArgs("message-back");
     assert.ok(Buffer.from(got as Uint8Array).equals(att));
   });
 });

@@ -63,14 +63,14 @@ for (const mode of MODES) {
     it("echoes multiple arguments of mixed JSON types", async () => {
       const c = await connectClient(server(), { mode });
       c.socket.emit("message", ...MIXED);
-      const args = await c.log.next("message-back");
+      const args = await c.log.nextArgs("message-back");
       assert.deepEqual(args, MIXED);
     });
 
     it("echoes an event with no arguments", async () => {
       const c = await connectClient(server(), { mode });
       c.socket.emit("message");
-      const args = await c.log.next("message-back");
+      const args = await c.log.nextArgs("message-back");
       assert.deepEqual(args, []);
     });
 
@@ -80,7 +80,7 @@ for (const mode of MODES) {
       const u8 = new Uint8Array([0, 1, 2, 253, 254, 255]);
       const empty = Buffer.alloc(0);
       c.socket.emit("message", buf, "between", u8, empty);
-      const args = await c.log.next("message-back");
+      const args = await c.log.nextArgs("message-back");
       assertSameWithBinary(args, [buf, "between", u8, empty]);
     });
 
@@ -93,7 +93,7 @@ for (const mode of MODES) {
         meta: { deep: { deeper: [bytes(1, 200)] } },
       };
       c.socket.emit("message", payload, [bytes(2, 5), [bytes(3, 6)]]);
-      const args = await c.log.next("message-back");
+      const args = await c.log.nextArgs("message-back");
       assertSameWithBinary(args, [payload, [bytes(2, 5), [bytes(3, 6)]]]);
     });
 
@@ -101,7 +101,7 @@ for (const mode of MODES) {
       const c = await connectClient(server(), { mode });
       const big = bytes(200 * 1024, 11);
       c.socket.emit("message", { big });
-      const [got] = await c.log.next("message-back");
+      const [got] = await c.log.nextArgs("message-back");
       assertSameWithBinary(got, { big });
     });
 
@@ -113,7 +113,7 @@ for (const mode of MODES) {
         else c.socket.emit("message", i);
       }
       for (let i = 0; i < n; i++) {
-        const args = await c.log.next("message-back");
+        const args = await c.log.nextArgs("message-back");
         assert.equal(args[0], i, "events arrive in emission order");
         if (i % 3 === 0) assertSameWithBinary(args[1], bytes(4, i));
       }
@@ -160,13 +160,13 @@ for (const mode of MODES) {
 describe("messages: across the upgrade", { timeout: 20_000 }, () => {
   it("events emitted right after connect, while polling→websocket upgrades, are neither lost nor reordered", async () => {
     const c = createClient(server(), { mode: "upgrade" });
-    await c.log.next("connect");
+    await c.log.nextArgs("connect");
     // Still on polling here: the probe has not completed yet.
     const n = 40;
     for (let i = 0; i < n; i++) c.socket.emit("message", i, i % 4 === 0 ? bytes(3, i) : "t");
     await assertTransport(c); // the upgrade did happen
     for (let i = 0; i < n; i++) {
-      const args = await c.log.next("message-back");
+      const args = await c.log.nextArgs("message-back");
       assert.equal(args[0], i, "events arrive in emission order across the upgrade");
       if (i % 4 === 0) assertSameWithBinary(args[1], bytes(3, i));
     }

@@ -13,7 +13,7 @@ for (const mode of MODES) {
     it('a "forbidden" event is refused with packet-error "forbidden event"', async () => {
       const c = await connectClient(server(), { mode });
       c.socket.emit("forbidden", { some: "payload" });
-      const [msg] = await c.log.next("packet-error");
+      const [msg] = await c.log.nextArgs("packet-error");
       assert.equal(msg, "forbidden event");
     });
 
@@ -22,9 +22,9 @@ for (const mode of MODES) {
       c.socket.emit("message", "before");
       c.socket.emit("forbidden");
       c.socket.emit("message", "after");
-      assert.deepEqual(await c.log.next("message-back"), ["before"]);
-      assert.deepEqual(await c.log.next("packet-error"), ["forbidden event"]);
-      assert.deepEqual(await c.log.next("message-back"), ["after"]);
+      assert.deepEqual(await c.log.nextArgs("message-back"), ["before"]);
+      assert.deepEqual(await c.log.nextArgs("packet-error"), ["forbidden event"]);
+      assert.deepEqual(await c.log.nextArgs("message-back"), ["after"]);
       assert.deepEqual(c.log.names().filter((n) => n !== "connect" && n !== "auth" && n !== "info"), [
         "message-back",
         "packet-error",
@@ -40,7 +40,7 @@ for (const mode of MODES) {
       c.socket.emit("forbidden", "x", () => {
         acked = true;
       });
-      await c.log.next("packet-error");
+      await c.log.nextArgs("packet-error");
       // Any ack for the forbidden packet would have been written before the
       // answer to this later request on the same ordered connection.
       assert.equal(await ask(c.socket, "message-with-ack", "later"), "later");
@@ -50,7 +50,7 @@ for (const mode of MODES) {
     it("every refused packet gets its own packet-error", async () => {
       const c = await connectClient(server(), { mode });
       for (let i = 0; i < 3; i++) c.socket.emit("forbidden", i);
-      for (let i = 0; i < 3; i++) assert.deepEqual(await c.log.next("packet-error"), ["forbidden event"]);
+      for (let i = 0; i < 3; i++) assert.deepEqual(await c.log.nextArgs("packet-error"), ["forbidden event"]);
       assert.equal(await ask(c.socket, "message-with-ack", "ok"), "ok");
       assert.equal(c.log.count("packet-error"), 3);
     });

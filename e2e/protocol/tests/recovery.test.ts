@@ -54,7 +54,7 @@ async function setup(srv: TestServer, mode: Mode): Promise<{ a: Client; b: Clien
   const room = `rec-${++seq}`;
   const a = await connectClient(srv, { mode, reconnection: true });
   const b = await connectClient(srv, { mode: "websocket" });
-  await a.log.next("info"); // a has received at least one offset
+  await a.log.nextArgs("info"); // a has received at least one offset
   const rooms = await ask<string[]>(a.socket, "join", room);
   assert.ok(rooms.includes(room));
   return { a, b, room };
@@ -64,12 +64,12 @@ for (const mode of MODES) {
   describe(`connection state recovery [${mode}]`, { timeout: 30_000 }, () => {
     it("every stored event carries an offset as its last argument; acks carry none", async () => {
       const c = await connectClient(server(), { mode });
-      const [auth] = (await c.log.next("auth").then(withoutOffset)) as [unknown];
+      const [auth] = (await c.log.nextArgs("auth").then(withoutOffset)) as [unknown];
       assert.deepEqual(auth, {});
-      const [info] = withoutOffset(await c.log.next("info"));
+      const [info] = withoutOffset(await c.log.nextArgs("info"));
       assert.deepEqual(info, { id: c.socket.id, recovered: false });
       c.socket.emit("message", "x");
-      assert.deepEqual(withoutOffset(await c.log.next("message-back")), ["x"]);
+      assert.deepEqual(withoutOffset(await c.log.nextArgs("message-back")), ["x"]);
       // acks are not stored, hence carry no offset
       assert.deepEqual(await ask(c.socket, "message-with-ack", "y"), "y");
     });
@@ -82,7 +82,7 @@ for (const mode of MODES) {
       // that they are really missed (deterministic, no timing assumption).
       a.socket.io.reconnection(false);
       dropConnection(a);
-      const [clientReason] = await a.log.next("disconnect");
+      const [clientReason] = await a.log.nextArgs("disconnect");
       // websocket: terminated underneath the client → "transport close";
       // polling: engine.close() from the client → "forced close"
       assert.equal(clientReason, mode === "polling" ? "forced close" : "transport close");
@@ -97,18 +97,18 @@ for (const mode of MODES) {
 
       a.socket.io.reconnection(true);
       a.socket.connect();
-      await a.log.next("connect");
+      await a.log.nextArgs("connect");
       assert.equal(a.socket.recovered, true);
       assert.equal(a.socket.id, id, "same socket id after recovery");
 
       const missed = [
-        withoutOffset(await a.log.next("missed")),
-        withoutOffset(await a.log.next("missed")),
-        withoutOffset(await a.log.next("missed")),
+        withoutOffset(await a.log.nextArgs("missed")),
+        withoutOffset(await a.log.nextArgs("missed")),
+        withoutOffset(await a.log.nextArgs("missed")),
       ];
       assert.deepEqual(missed, [[1], [2, { two: true }], [3]], "missed events in emission order");
       // the replayed events come before the new connection's greeting
-      const [info] = withoutOffset(await a.log.next("info"));
+      const [info] = withoutOffset(await a.log.nextArgs("info"));
       assert.deepEqual(info, { id, recovered: true });
       const names = a.log.names();
       const lastMissed = names.lastIndexOf("missed");
@@ -120,7 +120,7 @@ for (const mode of MODES) {
       // room membership was restored
       assert.deepEqual(await ask(a.socket, "join", []), [id, room].sort());
       await emitTo(b, { to: [room], event: "after", args: ["live"] });
-      assert.deepEqual(withoutOffset(await a.log.next("after")), ["live"]);
+      assert.deepEqual(withoutOffset(await a.log.nextArgs("after")), ["live"]);
       assert.equal(a.log.count("missed"), 3, "nothing replayed twice");
     });
 
@@ -129,37 +129,37 @@ for (const mode of MODES) {
       const { a, b, room } = await setup(server(), mode);
       const id = a.socket.id!;
       dropConnection(a);
-      await a.log.next("disconnect");
-      await a.log.next("connect"); // reconnected by the Manager (delay 50 ms)
+      await a.log.nextArgs("disconnect");
+      await a.log.nextArgs("connect"); // reconnected by the Manager (delay 50 ms)
       assert.equal(a.socket.recovered, true);
       assert.equal(a.socket.id, id);
       assert.equal((await observer.reasonFor(id)).reason, "transport close");
       // (the first "info" was consumed by setup)
-      const [info] = withoutOffset(await a.log.next("info"));
+      const [info] = withoutOffset(await a.log.nextArgs("info"));
       assert.deepEqual(info, { id, recovered: true });
       await emitTo(b, { to: [room], event: "after", args: [] });
-      assert.deepEqual(withoutOffset(await a.log.next("after")), []);
+      assert.deepEqual(withoutOffset(await a.log.nextArgs("after")), []);
     });
 
     it("no recovery after a client-side disconnect (not a recoverable reason)", async () => {
       const { a } = await setup(server(), mode);
       const id = a.socket.id!;
       a.socket.disconnect();
-      assert.deepEqual(await a.log.next("disconnect"), ["io client disconnect", undefined]);
+      assert.deepEqual(await a.log.nextArgs("disconnect"), ["io client disconnect", undefined]);
       a.socket.connect(); // still sends { pid, offset }
-      await a.log.next("connect");
+      await a.log.nextArgs("connect");
       assert.ok(!a.socket.recovered);
       assert.notEqual(a.socket.id, id);
-      assert.deepEqual(withoutOffset(await a.log.next("info")), [{ id: a.socket.id, recovered: false }]);
+      assert.deepEqual(withoutOffset(await a.log.nextArgs("info")), [{ id: a.socket.id, recovered: false }]);
     });
 
     it("no recovery after a server-side disconnect (disconnect-me)", async () => {
       const { a } = await setup(server(), mode);
       const id = a.socket.id!;
       a.socket.emit("disconnect-me", false);
-      assert.equal((await a.log.next("disconnect"))[0], "io server disconnect");
+      assert.equal((await a.log.nextArgs("disconnect"))[0], "io server disconnect");
       a.socket.connect();
-      await a.log.next("connect");
+      await a.log.nextArgs("connect");
       assert.ok(!a.socket.recovered);
       assert.notEqual(a.socket.id, id);
     });
@@ -194,23 +194,23 @@ describe("without --recovery", { timeout: 20_000 }, () => {
       const id = a.socket.id!;
       a.socket.io.reconnection(false);
       dropConnection(a);
-      await a.log.next("disconnect");
+      await a.log.nextArgs("disconnect");
       // emitted while a is away; without recovery it is lost
       assert.equal(await ask(b.socket, "emit-to", { to: [id], event: "missed", args: [1] }), "ok");
       a.socket.io.reconnection(true);
       a.socket.connect();
-      await a.log.next("connect");
+      await a.log.nextArgs("connect");
       // no "pid" in the CONNECT ack → socket.io-client leaves it falsy (undefined)
       assert.ok(!a.socket.recovered);
       assert.notEqual(a.socket.id, id);
-      await a.log.next("info");
-      assert.deepEqual(await a.log.next("info", WAIT_MS), [{ id: a.socket.id, recovered: false }]);
+      await a.log.nextArgs("info");
+      assert.deepEqual(await a.log.nextArgs("info", WAIT_MS), [{ id: a.socket.id, recovered: false }]);
       // rooms are not restored and nothing is replayed
       assert.deepEqual(await ask(a.socket, "join", []), [a.socket.id]);
       assert.equal(a.log.count("missed"), 0);
       // events carry no offset without recovery
       a.socket.emit("message", "plain");
-      assert.deepEqual(await a.log.next("message-back"), ["plain"]);
+      assert.deepEqual(await a.log.nextArgs("message-back"), ["plain"]);
     });
   }
 });

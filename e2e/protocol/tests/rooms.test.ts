@@ -45,10 +45,10 @@ async function assertReceivers(clients: Client[], event: string, expected: boole
   await emitTo(clients[0]!, { event: follow, args: [] });
   for (const [i, c] of clients.entries()) {
     if (expected[i]) {
-      const got = await c.log.next(event);
+      const got = await c.log.nextArgs(event);
       if (args) assert.deepEqual(got, args, `client ${i} args`);
     }
-    await c.log.next(follow);
+    await c.log.nextArgs(follow);
     const names = c.log.names();
     const firstIdx = names.indexOf(event);
     const followIdx = names.indexOf(follow);
@@ -84,7 +84,7 @@ for (const mode of MODES) {
       const args = [1, "two", { three: [3] }, bytes(8, 1)];
       await emitTo(a, { to: [r], event: "to-room", args });
       await assertReceivers([a, b, c], "to-room", [true, true, false]);
-      const [, , , bin] = a.log.all("to-room")[0]!;
+      const [, , , bin] = a.log.allArgs("to-room")[0]!;
       assert.ok(Buffer.from(bin as Uint8Array).equals(bytes(8, 1)), "binary survives broadcast");
     });
 

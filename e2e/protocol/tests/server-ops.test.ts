@@ -33,9 +33,9 @@ async function receiversOf(from: Client, all: Client[], r: string): Promise<stri
   assert.equal(await ask(from.socket, "emit-to", { event: follow, args: [] }), "ok");
   const got: string[] = [];
   for (const c of all) {
-    await c.log.next(follow);
+    await c.log.nextArgs(follow);
     if (c.log.count(event) > 0) {
-      assert.deepEqual(c.log.all(event), [[r]]);
+      assert.deepEqual(c.log.allArgs(event), [[r]]);
       got.push(c.socket.id!);
     }
   }
@@ -112,7 +112,7 @@ for (const mode of MODES) {
         const [aId, bId] = [a.socket.id!, b.socket.id!];
         c.socket.emit("disconnect-sockets", { room: r, close });
         for (const x of [a, b]) {
-          assert.deepEqual(await x.log.next("disconnect"), ["io server disconnect", undefined]);
+          assert.deepEqual(await x.log.nextArgs("disconnect"), ["io server disconnect", undefined]);
           assert.equal(x.socket.active, false);
         }
         for (const id of [aId, bId]) {
@@ -131,7 +131,7 @@ for (const mode of MODES) {
       const allIds = ids(...all);
       all[1].socket.emit("disconnect-sockets", { close: false });
       for (const x of all) {
-        assert.deepEqual(await x.log.next("disconnect"), ["io server disconnect", undefined]);
+        assert.deepEqual(await x.log.nextArgs("disconnect"), ["io server disconnect", undefined]);
       }
       for (const id of allIds) {
         assert.equal((await observer.reasonFor(id)).reason, "server namespace disconnect");

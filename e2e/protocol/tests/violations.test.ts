@@ -62,7 +62,7 @@ async function assertHealthy(good: Client): Promise<void> {
   assert.equal(good.socket.connected, true, "the well-behaved client is still connected");
   assert.equal(await ask(good.socket, "message-with-ack", "still fine"), "still fine");
   good.socket.emit("message", { ok: true });
-  assert.deepEqual(await good.log.next("message-back"), [{ ok: true }]);
+  assert.deepEqual(await good.log.nextArgs("message-back"), [{ ok: true }]);
 }
 
 async function expectDisconnected(observer: Observer, id: string, reason: string): Promise<void> {

@@ -194,7 +194,8 @@ io.of(/^\/dyn-\d+$/).on("connection", (socket) => {
 });
 
 httpServer.listen(port, host, () => {
-  console.log(`twin listening on ${host}:${port}`);
+  // The harness reads the bound address from this line (--addr may name port 0).
+  console.log(`twin listening addr=${host}:${httpServer.address().port}`);
 });
 
 function shutdown() {

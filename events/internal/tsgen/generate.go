@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"fmt"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strconv"
@@ -33,14 +34,22 @@ func isEnum(t reflect.Type) bool {
 	return t.Kind() == reflect.String && t.Name() != "" && t.Implements(enumType)
 }
 
-// generate renders the registry as TypeScript.
-func generate() ([]byte, error) {
-	return render(events.Registered(), events.Codes())
+// generate renders the registry, and the limits declared in eventsDir's
+// limits.go, as TypeScript.
+func generate(eventsDir string) ([]byte, error) {
+	limits, err := readLimits(filepath.Join(eventsDir, "limits.go"))
+	if err != nil {
+		return nil, err
+	}
+	return render(events.Registered(), events.Codes(), limits)
 }
 
-func render(infos []events.Info, codes []events.Code) ([]byte, error) {
+func render(infos []events.Info, codes []events.Code, limits []limit) ([]byte, error) {
 	var b bytes.Buffer
 	b.WriteString(header)
+	if err := writeLimits(&b, limits); err != nil {
+		return nil, err
+	}
 
 	b.WriteString("\n/** The code of a failed ack or of a refused connection. */\n")
 	quoted := make([]string, len(codes))

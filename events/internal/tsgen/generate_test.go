@@ -11,9 +11,12 @@ import (
 // committed is the generated file, relative to this package's directory.
 var committed = filepath.Join("..", "..", "..", "client-js", "src", "generated", "events.ts")
 
+// eventsDir is package events' directory, relative to this one.
+var eventsDir = filepath.Join("..", "..")
+
 func TestTypeScriptUpToDate(t *testing.T) {
 	t.Parallel()
-	want, err := generate()
+	want, err := generate(eventsDir)
 	if err != nil {
 		t.Fatalf("generate: %v", err)
 	}
@@ -44,12 +47,12 @@ func line(lines []string, i int) string {
 
 func TestGenerateDeterministic(t *testing.T) {
 	t.Parallel()
-	first, err := generate()
+	first, err := generate(eventsDir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for range 5 {
-		again, err := generate()
+		again, err := generate(eventsDir)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -61,7 +64,7 @@ func TestGenerateDeterministic(t *testing.T) {
 
 func TestGeneratedShape(t *testing.T) {
 	t.Parallel()
-	src, err := generate()
+	src, err := generate(eventsDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,6 +83,13 @@ func TestGeneratedShape(t *testing.T) {
 		"export type PresenceStatus = \"online\" | \"away\" | \"busy\" | \"offline\";\n",
 		"  status: PresenceStatus;\n",
 		"  userConnected(ev: string): void;\n",
+		// Limits are consts with their doc comments, Go names renamed.
+		"export const MAX_CONTENT_CHARS = 4000;\n",
+		"export const MAX_WATCH_ITEMS = 100;\n",
+		"export const MAX_TOKEN_BYTES = 8192;\n",
+		"export const MAX_USER_ID_CHARS = 64;\n",
+		"export const ROOM_NAME_PATTERN = \"^[A-Za-z0-9_.:-]{1,64}$\";\n",
+		"/**\n * MAX_CONTENT_CHARS is the longest message content, in characters, after\n",
 	} {
 		if !bytes.Contains(src, []byte(want)) {
 			t.Errorf("generated TypeScript lacks %q", want)
@@ -88,6 +98,40 @@ func TestGeneratedShape(t *testing.T) {
 	for i, l := range strings.Split(string(src), "\n") {
 		if len(l) > maxLine {
 			t.Errorf("line %d is longer than %d: %q", i+1, maxLine, l)
+		}
+	}
+}
+
+func TestScreamingSnake(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"MaxContentChars":     "MAX_CONTENT_CHARS",
+		"MaxClientMsgIDChars": "MAX_CLIENT_MSG_ID_CHARS",
+		"MaxUserIDChars":      "MAX_USER_ID_CHARS",
+		"RoomNamePattern":     "ROOM_NAME_PATTERN",
+		"ID":                  "ID",
+		"HTTPTimeout":         "HTTP_TIMEOUT",
+	} {
+		if got := screamingSnake(in); got != want {
+			t.Errorf("screamingSnake(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestReadLimitsRefusesOtherDeclarations(t *testing.T) {
+	t.Parallel()
+	for name, src := range map[string]string{
+		"variable":     "package events\n\n// MaxX is x.\nvar MaxX = 1\n",
+		"undocumented": "package events\n\nconst MaxX = 1\n",
+		"unexported":   "package events\n\n// maxX is x.\nconst maxX = 1\n",
+		"import":       "package events\n\nimport \"math\"\n\n// MaxX is x.\nconst MaxX = math.MaxInt8\n",
+	} {
+		path := filepath.Join(t.TempDir(), "limits.go")
+		if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := readLimits(path); err == nil {
+			t.Errorf("%s: readLimits accepted %q", name, src)
 		}
 	}
 }
