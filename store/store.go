@@ -16,6 +16,10 @@ var (
 	// ErrBadQuery reports a Query that can never succeed, such as a Limit
 	// outside 0..MaxLimit. Retrying it unchanged fails again.
 	ErrBadQuery = errors.New("store: bad history query")
+	// ErrInvalid reports a write with a string field the database cannot
+	// store as text: a NUL byte or invalid UTF-8. Only the PostgreSQL store
+	// returns it; the write fails alone and nothing of it is stored.
+	ErrInvalid = errors.New("store: invalid text")
 )
 
 // Message is one stored chat message.
