@@ -35,6 +35,8 @@ CREATE TABLE message_clock (
 	seq       bigint  NOT NULL
 );
 INSERT INTO message_clock (ms, seq) VALUES (0, -1);
+-- Statistics from the start: unanalyzed, the planner guesses 1,810 rows.
+ANALYZE message_clock;
 
 -- parley_uuid7 builds the UUIDv7 of millisecond ms and counter seq
 -- (0 <= seq < 2^42): the 48-bit ms, version 7, the counter's high 12 bits
