@@ -16,14 +16,14 @@ var benchContent = strings.Repeat("lorem ipsum ", 8)
 type benchStore struct {
 	name string
 	// open returns a started store on a fresh database.
-	open func(b *testing.B) testStore
+	open func(b *testing.B) Messages
 }
 
 // benchStores are the configurations measured: SQLite's two sync modes,
 // and PostgreSQL in an integration build (postgres_test.go).
 var benchStores = []benchStore{
-	{"sqlite/sync=" + string(syncFull), func(b *testing.B) testStore { return openBench(b, syncFull) }},
-	{"sqlite/sync=" + string(syncNormal), func(b *testing.B) testStore { return openBench(b, syncNormal) }},
+	{"sqlite/sync=" + string(syncFull), func(b *testing.B) Messages { return openBench(b, syncFull) }},
+	{"sqlite/sync=" + string(syncNormal), func(b *testing.B) Messages { return openBench(b, syncNormal) }},
 }
 
 func openBench(b *testing.B, sync syncMode) *SQLite {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -103,18 +104,43 @@ func init() {
 			}
 		},
 	})
-	benchStores = append(benchStores, benchStore{"postgres", func(b *testing.B) testStore {
-		s, err := OpenPostgres(b.Context(), PostgresConfig{URL: newPgDB(b)})
-		if err != nil {
-			b.Fatalf("OpenPostgres: %v", err)
+	benchStores = append(benchStores,
+		benchStore{"postgres", func(b *testing.B) Messages { return openPgBench(b, newPgDB(b)) }},
+		benchStore{"postgres/2 nodes", func(b *testing.B) Messages {
+			db := newPgDB(b)
+			return &roundRobin{nodes: []Messages{openPgBench(b, db), openPgBench(b, db)}}
+		}},
+	)
+}
+
+func openPgBench(b *testing.B, db string) *Postgres {
+	b.Helper()
+	s, err := OpenPostgres(b.Context(), PostgresConfig{URL: db})
+	if err != nil {
+		b.Fatalf("OpenPostgres: %v", err)
+	}
+	b.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			b.Errorf("Close: %v", err)
 		}
-		b.Cleanup(func() {
-			if err := s.Close(); err != nil {
-				b.Errorf("Close: %v", err)
-			}
-		})
-		return s
-	}})
+	})
+	return s
+}
+
+// roundRobin spreads Appends over several stores on one database, as a load
+// balancer spreads clients over nodes: their batches contend for the
+// message clock.
+type roundRobin struct {
+	nodes []Messages
+	next  atomic.Uint64
+}
+
+func (r *roundRobin) Append(ctx context.Context, m Message) (Message, bool, error) {
+	return r.nodes[r.next.Add(1)%uint64(len(r.nodes))].Append(ctx, m)
+}
+
+func (r *roundRobin) History(ctx context.Context, room string, q Query) (Page, error) {
+	return r.nodes[0].History(ctx, room, q)
 }
 
 func (p *Postgres) count(query string) (n int, err error) {
