@@ -9,10 +9,12 @@
 // A *SQLite and a *Postgres are safe for concurrent use by any number of
 // goroutines. What this section says of SQLite holds for both.
 //
-// OpenSQLite (OpenPostgres) starts one goroutine, the writer, which the store owns. This
-// departs from the house rule that constructors start nothing: a store
-// without its writer cannot take a single write, so there is no useful state
-// between construction and running. Close stops the writer and waits for it:
+// OpenSQLite (OpenPostgres) starts one goroutine, the writer, which the
+// store owns (a Postgres's connection pool also runs a health-check
+// goroutine of its own, which Close stops). This departs from the house
+// rule that constructors start nothing: a store without its writer cannot
+// take a single write, so there is no useful state between construction
+// and running. Close stops the writer and waits for it:
 // Close first stops taking writes, the writer then commits every write
 // already queued and answers it, and only then are the connections closed.
 // Close is idempotent; calls after the first wait for the first and return
@@ -162,6 +164,27 @@
 // once. Last-seen upserts take no clock lock. Locks are always taken in one
 // order, the clock row first, then last_seen rows in user id order, so
 // writers never deadlock.
+//
+// Measured with the same benchmarks (go test -tags integration -run '^$'
+// -bench Append -benchtime 2s -count 5 ./store/; PostgreSQL 15 started by
+// the tests with its defaults, fsync and synchronous_commit on, over a unix
+// socket, on the same 2-core VM, load average 8 to 10 from other builds),
+// in one session with SQLite for comparison:
+//
+//	appends/s                  PostgreSQL      PostgreSQL, 2 nodes   SQLite FULL      SQLite NORMAL
+//	sequential, 1 goroutine       233 -    375      265 -   423        550 -    784    2,966 -  5,162
+//	parallel, 64 goroutines     5,410 - 10,085    3,974 - 6,238     12,365 - 16,857   13,409 - 16,751
+//
+// Group commit makes 64 callers 20 to 30 times faster than one: PostgreSQL
+// pays a WAL flush per batch instead of per message. With synchronous_commit
+// off (not crash-safe for PostgreSQL itself) 64 callers reached 13,000 to
+// 16,300, as fast as SQLite NORMAL: the flush is the bound, not the
+// statement. "2 nodes" is two stores on one database with the 64 callers
+// spread over them: their batches take turns on the clock row, so each
+// flush carries half as many messages, and the cluster pays for commit
+// order with about 40% of its throughput at this load. (A design with
+// no lock across the flush, ids from a sequence and readers capped at the
+// oldest transaction still in flight, would lift that; it is not built.)
 //
 // # Schema
 //
