@@ -35,7 +35,8 @@ type Message struct {
 	// Content is the message text.
 	Content string
 	// Timestamp is the server time in Unix milliseconds, assigned by the store
-	// together with ID.
+	// together with ID: the process's clock for SQLite, the database's for
+	// PostgreSQL (one clock for every node).
 	Timestamp int64
 	// ClientMsgID is the sender's idempotency key; empty when none was given.
 	ClientMsgID string

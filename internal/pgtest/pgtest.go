@@ -113,6 +113,18 @@ func (s *Server) Stop() error {
 	return errors.Join(err, os.RemoveAll(s.dir))
 }
 
+// Halt stops the server at once, as a crash would (immediate shutdown: no
+// checkpoint; the next start recovers from the WAL). The directory stays
+// for Resume.
+func (s *Server) Halt(ctx context.Context) error {
+	return s.run(ctx, "pg_ctl", "-D", filepath.Join(s.dir, "data"), "-m", "immediate", "-w", "stop")
+}
+
+// Resume starts a halted server again on the same data and socket.
+func (s *Server) Resume(ctx context.Context) error {
+	return s.run(ctx, "pg_ctl", "-D", filepath.Join(s.dir, "data"), "-l", filepath.Join(s.dir, "server.log"), "-w", "-t", "60", "start")
+}
+
 // run runs one of the server's binaries, as the postgres user when needed.
 func (s *Server) run(ctx context.Context, name string, args ...string) error {
 	path := filepath.Join(s.bin, name)
