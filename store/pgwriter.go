@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
@@ -74,8 +75,10 @@ func (p *Postgres) commit(batch []*request, replies []reply) []reply {
 		}
 		replies = append(replies, r)
 	}
+	began := time.Now()
 	err := p.commitRetry(batch, replies)
 	if err == nil {
+		p.committed(len(batch), began)
 		return replies
 	}
 	if !pgUnavailable(err) && len(batch) > 1 {
@@ -85,9 +88,12 @@ func (p *Postgres) commit(batch []*request, replies []reply) []reply {
 				continue
 			}
 			replies[i] = reply{}
+			began := time.Now()
 			if err := p.commitRetry(batch[i:i+1], replies[i:i+1]); err != nil {
 				replies[i] = reply{err: p.writeErr(req.op, err)}
+				continue
 			}
+			p.committed(1, began)
 		}
 		return replies
 	}
@@ -98,6 +104,13 @@ func (p *Postgres) commit(batch []*request, replies []reply) []reply {
 		}
 	}
 	return replies
+}
+
+// committed reports a committed batch to OnCommit.
+func (p *Postgres) committed(size int, began time.Time) {
+	if p.onCommit != nil {
+		p.onCommit(size, time.Since(began))
+	}
 }
 
 // commitRetry runs commitTx, again when PostgreSQL rolled the batch back for

@@ -49,6 +49,10 @@ type PostgresConfig struct {
 	// takes longer fails with ErrUnavailable. Default DefaultWriteTimeout
 	// (10s); negative is an error.
 	WriteTimeout time.Duration
+	// OnCommit, when set, is called after each write batch is committed with
+	// its size and the time it took (metrics), as SQLiteConfig.OnCommit. It
+	// runs on the writer goroutine and must return at once.
+	OnCommit func(size int, took time.Duration)
 }
 
 // Postgres is the Messages and Presence store on a PostgreSQL database,
@@ -57,6 +61,7 @@ type PostgresConfig struct {
 // stay in commit order across nodes.
 type Postgres struct {
 	log          *slog.Logger
+	onCommit     func(size int, took time.Duration)
 	pool         *pgxpool.Pool
 	writeTimeout time.Duration
 
@@ -125,7 +130,7 @@ func openPostgres(ctx context.Context, cfg PostgresConfig) (*Postgres, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
-	p := &Postgres{log: cfg.Logger, pool: pool, writeTimeout: cfg.WriteTimeout}
+	p := &Postgres{log: cfg.Logger, onCommit: cfg.OnCommit, pool: pool, writeTimeout: cfg.WriteTimeout}
 	p.queue.init(cfg.MaxBatch)
 	if err := migratePostgres(ctx, pool, p.log); err != nil {
 		pool.Close()
@@ -148,6 +153,17 @@ func (p *Postgres) Close() error {
 		p.pool.Close()
 	})
 	return p.closeErr
+}
+
+// Ping reports whether the database answers (readiness).
+func (p *Postgres) Ping(ctx context.Context) error {
+	if p.closed.Load() {
+		return errClosed("ping")
+	}
+	if err := p.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("ping: %w: %w", ErrUnavailable, err)
+	}
+	return nil
 }
 
 // Statements of the read paths. Every History shape is a range scan of the

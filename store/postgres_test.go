@@ -216,6 +216,45 @@ func TestPostgresMigrateConcurrently(t *testing.T) {
 	}
 }
 
+// TestPostgresPingAndOnCommit checks the hooks the server's readiness and
+// metrics use: Ping answers while the store is open, OnCommit hears of
+// every committed batch with its size.
+func TestPostgresPingAndOnCommit(t *testing.T) {
+	t.Parallel()
+	commits := make(chan int, 10)
+	s, err := openPostgres(t.Context(), PostgresConfig{URL: newPgDB(t), OnCommit: func(size int, took time.Duration) {
+		if took <= 0 {
+			t.Errorf("OnCommit took %v", took)
+		}
+		commits <- size
+	}})
+	if err != nil {
+		t.Fatalf("openPostgres: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() }) // idempotent; the test checks the first Close
+	if err := s.Ping(t.Context()); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+	results := []<-chan appendResult{
+		appendAsync(t.Context(), s, Message{Room: "r", SenderID: "u", Content: "a"}),
+		appendAsync(t.Context(), s, Message{Room: "r", SenderID: "u", Content: "b"}),
+	}
+	testutil.WaitFor(t, "requests queued", func() bool { return s.queued() == 2 })
+	s.start()
+	for _, ch := range results {
+		if r := recv(t, ch); r.err != nil {
+			t.Fatalf("Append: %v", r.err)
+		}
+	}
+	if n := recv(t, commits); n != 2 {
+		t.Fatalf("OnCommit size %d, want 2", n)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	wantErr(t, s.Ping(t.Context()), ErrUnavailable)
+}
+
 func TestPostgresRefusesNewerSchema(t *testing.T) {
 	t.Parallel()
 	db := newPgDB(t)
