@@ -109,6 +109,10 @@
 // ErrUnavailable, and a resend with the same ClientMsgID returns the
 // message if it was committed after all.
 //
+// Statements are prepared and cached per connection (pgx's default). Behind
+// a pooler in transaction mode, such as PgBouncer, add
+// default_query_exec_mode=exec to the URL.
+//
 // Idempotency holds across nodes through the unique index on (sender_id,
 // client_msg_id): an insert whose key is taken does nothing (ON CONFLICT DO
 // NOTHING, which waits for a concurrent inserter of the same key to end),
