@@ -303,8 +303,8 @@ func TestPostgresClockAhead(t *testing.T) {
 	if _, err := s.pool.Exec(t.Context(), `UPDATE message_clock SET ms = $1, seq = 4398046511100`, ahead); err != nil {
 		t.Fatalf("set clock: %v", err)
 	}
-	// The counter is about to overflow: the batch of ten carries into the
-	// next millisecond.
+	// The counter has three values left in this millisecond: the ten
+	// appends, however batched, carry into the next one.
 	var got []Message
 	results := make([]<-chan appendResult, 10)
 	for i := range results {
