@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/parley-rt/parley/namespaces/ratelimit"
+	"github.com/parley-rt/parley/store"
 )
 
 // Config configures a Server. The zero value of every field means its
@@ -22,6 +23,15 @@ type Config struct {
 	// messages survive power loss as well as a process crash. Default off
 	// (synchronous=NORMAL: crash-safe, no fsync per commit).
 	SQLiteSyncFull bool
+	// DatabaseURL, when set, keeps history, idempotency keys and last-seen
+	// records in this PostgreSQL database (postgres://user:pass@host:port/db
+	// or key=value form), which the nodes of a cluster share, instead of
+	// SQLite in DataDir. Migrations are applied at start. Default empty:
+	// SQLite.
+	DatabaseURL string
+	// DatabasePool is the most connections to DatabaseURL. Default
+	// store.DefaultPoolSize (10).
+	DatabasePool int
 	// PingInterval and PingTimeout drive the Engine.IO heartbeat. Defaults
 	// 25s and 20s, as Node's.
 	PingInterval time.Duration
@@ -120,6 +130,9 @@ func (c *Config) setDefaults() error {
 	if c.DataDir == "" {
 		c.DataDir = "./data"
 	}
+	if c.DatabasePool == 0 {
+		c.DatabasePool = store.DefaultPoolSize
+	}
 	if c.MaxHTTPBufferSize == 0 {
 		c.MaxHTTPBufferSize = 1_000_000
 	}
@@ -159,6 +172,9 @@ func (c *Config) setDefaults() error {
 	var errs []error
 	if c.PingInterval < 0 || c.PingTimeout < 0 || c.ConnectTimeout < 0 || c.SSEHeartbeat < 0 || c.SSERetry < 0 {
 		errs = append(errs, errors.New("server: durations must not be negative"))
+	}
+	if c.DatabasePool < 0 {
+		errs = append(errs, errors.New("server: DatabasePool must not be negative"))
 	}
 	if c.MaxHTTPBufferSize < 0 {
 		errs = append(errs, errors.New("server: MaxHTTPBufferSize must not be negative"))

@@ -42,10 +42,22 @@ func (s *Server) mount() error {
 		auth.WarnDevMode(cfg.Logger)
 	}
 	s.verifier = v
-	db, err := store.OpenSQLite(store.SQLiteConfig{
-		Path: filepath.Join(filepath.Clean(cfg.DataDir), "parley.db"), Logger: cfg.Logger,
-		SyncFull: cfg.SQLiteSyncFull, OnCommit: m.StoreCommit,
-	})
+	var db interface {
+		store.Messages
+		store.Presence
+		Ping(context.Context) error
+		Close() error
+	}
+	if cfg.DatabaseURL != "" {
+		db, err = store.OpenPostgres(context.Background(), store.PostgresConfig{
+			URL: cfg.DatabaseURL, PoolSize: cfg.DatabasePool, Logger: cfg.Logger, OnCommit: m.StoreCommit,
+		})
+	} else {
+		db, err = store.OpenSQLite(store.SQLiteConfig{
+			Path: filepath.Join(filepath.Clean(cfg.DataDir), "parley.db"), Logger: cfg.Logger,
+			SyncFull: cfg.SQLiteSyncFull, OnCommit: m.StoreCommit,
+		})
+	}
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}

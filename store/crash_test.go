@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,19 +16,29 @@ import (
 	"time"
 )
 
-// crashEnv names the database the crash child appends to; set only in the
-// child process that TestCrashSafety starts.
-const crashEnv = "PARLEY_STORE_CRASH_DB"
+// crashEnv names the database the crash child appends to, and
+// crashBackendEnv the backend's name; set only in the child process that
+// TestCrashSafety starts.
+const (
+	crashEnv        = "PARLEY_STORE_CRASH_DB"
+	crashBackendEnv = "PARLEY_STORE_CRASH_BACKEND"
+)
 
 // runCrashChild is the child process of TestCrashSafety, entered from
 // TestMain when crashEnv is set: it appends from several goroutines and
 // prints every acked id until it is killed. It returns the exit code.
-func runCrashChild(path string) int {
-	s, err := OpenSQLite(SQLiteConfig{Path: path})
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "OpenSQLite: %v\n", err)
+func runCrashChild(backendName, db string) int {
+	b, ok := backendNamed(backendName)
+	if !ok {
+		fmt.Fprintf(os.Stderr, "no backend %q in this build\n", backendName)
 		return 1
 	}
+	s, err := b.open(db, storeOpts{})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "open: %v\n", err)
+		return 1
+	}
+	s.start()
 	const (
 		writers = 8
 		each    = 20000 // bounds the child should the parent fail to kill it
@@ -71,49 +80,56 @@ func runCrashChild(path string) int {
 // TestCrashSafety runs runCrashChild in a child process, SIGKILLs it in the
 // middle of its appends, and checks that every id it printed (that is, every
 // Append that returned) is in the database after reopening. It does so three
-// times on the same file, so that later rounds also crash a database that
-// recovered from a crash. A kill leaves the OS page cache intact, so this
-// checks that an ack follows the commit; power loss, which synchronous=FULL
-// guards against, cannot be simulated here.
+// times on the same database, so that later rounds also crash a database
+// that recovered from a crash. For SQLite a kill leaves the OS page cache
+// intact, so this checks that an ack follows the commit; power loss, which
+// synchronous=FULL guards against, cannot be simulated here. For PostgreSQL
+// the server lives on while its client dies mid-batch: acked means
+// committed, and a transaction cut off is rolled back whole.
 func TestCrashSafety(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "crash.db")
-	var acked []string
-	for _, killAfter := range []int{500, 1, 2000} {
-		acked = append(acked, crashChild(t, path, killAfter)...)
+	forEachBackend(t, func(t *testing.T, b backend) {
+		db := b.newDB(t)
+		var acked []string
+		for _, killAfter := range []int{500, 1, 2000} {
+			acked = append(acked, crashChild(t, b, db, killAfter)...)
 
-		s, err := OpenSQLite(SQLiteConfig{Path: path})
-		if err != nil {
-			t.Fatalf("reopen after the crash: %v", err)
-		}
-		var check string
-		if err := s.r.QueryRow(`PRAGMA integrity_check`).Scan(&check); err != nil || check != "ok" {
-			t.Fatalf("integrity_check = %q, %v", check, err)
-		}
-		stored := map[string]bool{}
-		for _, m := range walkBefore(t, s, "crash", MaxLimit) {
-			stored[m.ID] = true
-		}
-		for _, id := range acked {
-			if !stored[id] {
-				t.Fatalf("acked %s is missing after the crash (%d stored, %d acked)", id, len(stored), len(acked))
+			s, err := b.open(db, storeOpts{})
+			if err != nil {
+				t.Fatalf("reopen after the crash: %v", err)
+			}
+			s.start()
+			if sq, ok := s.(*SQLite); ok {
+				var check string
+				if err := sq.r.QueryRow(`PRAGMA integrity_check`).Scan(&check); err != nil || check != "ok" {
+					t.Fatalf("integrity_check = %q, %v", check, err)
+				}
+			}
+			stored := map[string]bool{}
+			for _, m := range walkBefore(t, s, "crash", MaxLimit) {
+				stored[m.ID] = true
+			}
+			for _, id := range acked {
+				if !stored[id] {
+					t.Fatalf("acked %s is missing after the crash (%d stored, %d acked)", id, len(stored), len(acked))
+				}
+			}
+			t.Logf("killed after %d acks: %d acked in all, %d stored", killAfter, len(acked), len(stored))
+			if err := s.Close(); err != nil {
+				t.Fatalf("Close: %v", err)
 			}
 		}
-		t.Logf("killed after %d acks: %d acked in all, %d stored", killAfter, len(acked), len(stored))
-		if err := s.Close(); err != nil {
-			t.Fatalf("Close: %v", err)
-		}
-	}
+	})
 }
 
-// crashChild runs runCrashChild on path, SIGKILLs it once it has printed
+// crashChild runs runCrashChild on db, SIGKILLs it once it has printed
 // killAfter acks, and returns every id it printed.
-func crashChild(t *testing.T, path string, killAfter int) []string {
+func crashChild(t *testing.T, b backend, db string, killAfter int) []string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0])
-	cmd.Env = append(os.Environ(), crashEnv+"="+path)
+	cmd.Env = append(os.Environ(), crashEnv+"="+db, crashBackendEnv+"="+b.name)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()

@@ -7,20 +7,122 @@ import (
 	"fmt"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/parley-rt/parley/internal/testutil"
 )
 
-// openTest opens a started store in a fresh temporary directory unless
-// cfg.Path is set, and closes it at the end of the test.
-func openTest(t testing.TB, cfg SQLiteConfig) *SQLite {
-	t.Helper()
-	if cfg.Path == "" {
-		cfg.Path = filepath.Join(t.TempDir(), "parley.db")
+// testStore is what the contract tests need of a store: the interfaces,
+// Close, and hooks into the writer and the database.
+type testStore interface {
+	Messages
+	Presence
+	Close() error
+	// start starts the writer of a store opened unstarted.
+	start()
+	// queued is the number of requests waiting for the writer.
+	queued() int
+	// count runs a SELECT count(*) statement given in plain SQL.
+	count(query string) (int, error)
+}
+
+// storeOpts are the settings a test may give either store.
+type storeOpts struct {
+	MaxBatch int
+	// Timeout is SQLite's BusyTimeout or PostgreSQL's WriteTimeout: how long
+	// a batch may wait for a lock.
+	Timeout time.Duration
+}
+
+// backend is one implementation of Messages and Presence under test.
+type backend struct {
+	name string
+	// shared says that several stores, as on several nodes, may use one
+	// database at once.
+	shared bool
+	// newDB returns a fresh, empty database that lives until the test ends.
+	newDB func(t testing.TB) string
+	// open opens a store on db without starting its writer.
+	open func(db string, o storeOpts) (testStore, error)
+	// blockWrites makes db refuse writes, by holding the locks they need,
+	// until release is called.
+	blockWrites func(t testing.TB, db string) (release func())
+}
+
+// backends are the stores the contract tests run against: SQLite always,
+// PostgreSQL too in an integration build (postgres_test.go).
+var backends = []backend{{
+	name:  "sqlite",
+	newDB: func(t testing.TB) string { return filepath.Join(t.TempDir(), "parley.db") },
+	open: func(db string, o storeOpts) (testStore, error) {
+		return openSQLite(SQLiteConfig{Path: db, MaxBatch: o.MaxBatch, BusyTimeout: o.Timeout}, syncNormal)
+	},
+	blockWrites: func(t testing.TB, db string) func() {
+		// Another connection takes the write lock and keeps it.
+		tx, err := openRaw(t, db).BeginTx(t.Context(), nil)
+		if err != nil {
+			t.Fatalf("begin: %v", err)
+		}
+		if _, err := tx.Exec(`INSERT INTO last_seen VALUES ('lock', 'lock', 0)`); err != nil {
+			t.Fatalf("take write lock: %v", err)
+		}
+		return func() {
+			if err := tx.Rollback(); err != nil {
+				t.Fatalf("rollback: %v", err)
+			}
+		}
+	},
+}}
+
+// backendNamed returns the backend called name.
+func backendNamed(name string) (backend, bool) {
+	for _, b := range backends {
+		if b.name == name {
+			return b, true
+		}
 	}
-	s, err := OpenSQLite(cfg)
+	return backend{}, false
+}
+
+// forEachBackend runs f as a parallel subtest per backend.
+func forEachBackend(t *testing.T, f func(t *testing.T, b backend)) {
+	t.Helper()
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			f(t, b)
+		})
+	}
+}
+
+// openTest opens a started store on a fresh database and closes it at the
+// end of the test.
+func (b backend) openTest(t testing.TB, o storeOpts) testStore {
+	t.Helper()
+	return b.openOn(t, b.newDB(t), o)
+}
+
+// openOn opens a started store on db and closes it at the end of the test.
+func (b backend) openOn(t testing.TB, db string, o storeOpts) testStore {
+	t.Helper()
+	s := b.openUnstartedOn(t, db, o)
+	s.start()
+	return s
+}
+
+// openUnstarted opens a store whose writer is not running yet, on a fresh
+// database, so that a test can queue several requests and then start the
+// writer, which takes them all as one batch. The test must call s.start.
+func (b backend) openUnstarted(t testing.TB, o storeOpts) testStore {
+	t.Helper()
+	return b.openUnstartedOn(t, b.newDB(t), o)
+}
+
+func (b backend) openUnstartedOn(t testing.TB, db string, o storeOpts) testStore {
+	t.Helper()
+	s, err := b.open(db, o)
 	if err != nil {
-		t.Fatalf("OpenSQLite: %v", err)
+		t.Fatalf("open %s: %v", b.name, err)
 	}
 	t.Cleanup(func() {
 		if err := s.Close(); err != nil {
@@ -30,21 +132,23 @@ func openTest(t testing.TB, cfg SQLiteConfig) *SQLite {
 	return s
 }
 
-// openUnstarted opens a store whose writer is not running yet, so that a
-// test can queue several requests and then start the writer, which takes
-// them all as one batch. The test must call s.start.
-func openUnstarted(t testing.TB, cfg SQLiteConfig) *SQLite {
+func (q *queue) queued() int { return len(q.reqs) }
+
+func (s *SQLite) count(query string) (n int, err error) {
+	err = s.r.QueryRow(query).Scan(&n)
+	return n, err
+}
+
+// openSQLiteTest opens a started SQLite store in a fresh temporary
+// directory unless cfg.Path is set, and closes it at the end of the test.
+func openSQLiteTest(t testing.TB, cfg SQLiteConfig) *SQLite {
 	t.Helper()
 	if cfg.Path == "" {
 		cfg.Path = filepath.Join(t.TempDir(), "parley.db")
 	}
-	mode := syncNormal
-	if cfg.SyncFull {
-		mode = syncFull
-	}
-	s, err := openSQLite(cfg, mode)
+	s, err := OpenSQLite(cfg)
 	if err != nil {
-		t.Fatalf("openSQLite: %v", err)
+		t.Fatalf("OpenSQLite: %v", err)
 	}
 	t.Cleanup(func() {
 		if err := s.Close(); err != nil {
@@ -79,7 +183,7 @@ type appendResult struct {
 }
 
 // appendAsync runs Append in a goroutine and delivers its outcome.
-func appendAsync(ctx context.Context, s *SQLite, m Message) <-chan appendResult {
+func appendAsync(ctx context.Context, s Messages, m Message) <-chan appendResult {
 	ch := make(chan appendResult, 1)
 	go func() {
 		msg, created, err := s.Append(ctx, m)
@@ -95,7 +199,7 @@ func recv[T any](t testing.TB, ch <-chan T) T {
 }
 
 // mustAppend appends a message to room and returns the stored copy.
-func mustAppend(t testing.TB, s *SQLite, room, sender, content string) Message {
+func mustAppend(t testing.TB, s Messages, room, sender, content string) Message {
 	t.Helper()
 	m, created, err := s.Append(context.Background(), Message{
 		Room: room, SenderID: sender, SenderName: "name-" + sender, Content: content,
@@ -111,7 +215,7 @@ func mustAppend(t testing.TB, s *SQLite, room, sender, content string) Message {
 
 // walkBefore returns the whole room, oldest first, by paging backwards from
 // the latest page with Before cursors.
-func walkBefore(t testing.TB, s *SQLite, room string, limit int) []Message {
+func walkBefore(t testing.TB, s Messages, room string, limit int) []Message {
 	t.Helper()
 	ctx := context.Background()
 	var pages [][]Message
@@ -142,7 +246,7 @@ func walkBefore(t testing.TB, s *SQLite, room string, limit int) []Message {
 
 // walkAfter returns the messages of room after first (exclusive), oldest
 // first, by paging forwards with After cursors.
-func walkAfter(t testing.TB, s *SQLite, room, first string, limit int) []Message {
+func walkAfter(t testing.TB, s Messages, room, first string, limit int) []Message {
 	t.Helper()
 	ctx := context.Background()
 	var all []Message
@@ -175,10 +279,10 @@ func checkStrictlyIncreasing(t testing.TB, msgs []Message) {
 }
 
 // countRows returns the number of rows of table.
-func countRows(t testing.TB, s *SQLite, table string) int {
+func countRows(t testing.TB, s testStore, table string) int {
 	t.Helper()
-	var n int
-	if err := s.r.QueryRow(fmt.Sprintf("SELECT count(*) FROM %s", table)).Scan(&n); err != nil {
+	n, err := s.count(fmt.Sprintf("SELECT count(*) FROM %s", table))
+	if err != nil {
 		t.Fatalf("count %s: %v", table, err)
 	}
 	return n

@@ -50,12 +50,9 @@ func (s *SQLite) Append(ctx context.Context, m Message) (Message, bool, error) {
 // order, never by timestamp. See Query and Page for the cursor semantics.
 func (s *SQLite) History(ctx context.Context, room string, q Query) (Page, error) {
 	const op = "history"
-	limit := q.Limit
-	if limit == 0 {
-		limit = DefaultLimit
-	}
-	if limit < 1 || limit > MaxLimit {
-		return Page{}, fmt.Errorf("%s: limit %d not in 1..%d: %w", op, q.Limit, MaxLimit, ErrBadQuery)
+	limit, err := q.pageLimit(op)
+	if err != nil {
+		return Page{}, err
 	}
 	if s.closed.Load() {
 		return Page{}, errClosed(op)
@@ -75,7 +72,6 @@ func (s *SQLite) History(ctx context.Context, room string, q Query) (Page, error
 
 	var (
 		rows       *sql.Rows
-		err        error
 		newestLast = true // rows come oldest first
 	)
 	switch {
@@ -97,6 +93,25 @@ func (s *SQLite) History(ctx context.Context, room string, q Query) (Page, error
 	if err != nil {
 		return Page{}, s.readErr(ctx, op, err)
 	}
+	return cutPage(msgs, limit, newestLast), nil
+}
+
+// pageLimit validates q.Limit and returns the page size it asks for.
+func (q Query) pageLimit(op string) (int, error) {
+	limit := q.Limit
+	if limit == 0 {
+		limit = DefaultLimit
+	}
+	if limit < 1 || limit > MaxLimit {
+		return 0, fmt.Errorf("%s: limit %d not in 1..%d: %w", op, q.Limit, MaxLimit, ErrBadQuery)
+	}
+	return limit, nil
+}
+
+// cutPage makes a page of msgs, up to limit+1 rows read in one direction:
+// oldest first when newestLast, else newest first. The row past limit only
+// says that there is more.
+func cutPage(msgs []Message, limit int, newestLast bool) Page {
 	page := Page{HasMore: len(msgs) > limit}
 	if page.HasMore {
 		// The extra row is the one furthest in the paging direction: the
@@ -107,7 +122,7 @@ func (s *SQLite) History(ctx context.Context, room string, q Query) (Page, error
 		slices.Reverse(msgs)
 	}
 	page.Messages = msgs
-	return page, nil
+	return page
 }
 
 // readErr wraps a read failure; a done ctx wins over whatever the driver

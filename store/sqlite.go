@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -81,7 +80,8 @@ type SQLite struct {
 	onCommit func(size int, took time.Duration)
 	w        *sql.DB // one connection, used only by the writer goroutine
 	r        *sql.DB // read-only pool
-	maxBatch int
+
+	queue // the writer's queue; its goroutine owns lastID
 
 	// Statements of w, prepared once, used only by the writer goroutine.
 	stmtFindKey *sql.Stmt
@@ -96,18 +96,9 @@ type SQLite struct {
 	stmtBetween *sql.Stmt
 	stmtLast    *sql.Stmt
 
-	// mu orders sends on reqs against Close closing it: senders hold it for
-	// reading, Close for writing.
-	mu     sync.RWMutex
-	closed atomic.Bool // set under mu; read without it by the read paths
-	reqs   chan *request
-
 	// lastID is the largest message id handed out; owned by the writer
 	// goroutine once it runs.
 	lastID uuid.UUID
-	// writerDone is closed when the writer goroutine returns; nil until
-	// start.
-	writerDone chan struct{}
 
 	closeOnce sync.Once
 	closeErr  error
@@ -167,12 +158,8 @@ func openSQLite(cfg SQLiteConfig, sync syncMode) (*SQLite, error) {
 		return nil, fmt.Errorf("open sqlite: %w", err)
 	}
 
-	s := &SQLite{
-		log:      cfg.Logger,
-		onCommit: cfg.OnCommit,
-		maxBatch: cfg.MaxBatch,
-		reqs:     make(chan *request, cfg.MaxBatch),
-	}
+	s := &SQLite{log: cfg.Logger, onCommit: cfg.OnCommit}
+	s.queue.init(cfg.MaxBatch)
 	ok := false
 	defer func() {
 		if !ok {
@@ -269,10 +256,7 @@ func (s *SQLite) loadLastID(ctx context.Context) error {
 
 // start starts the writer goroutine. Called once, before the store is
 // shared.
-func (s *SQLite) start() {
-	s.writerDone = make(chan struct{})
-	go s.run()
-}
+func (s *SQLite) start() { s.startWriter(s.commit) }
 
 // Close stops taking writes, waits for the writer goroutine to commit every
 // write already queued, and closes the database. Calls after the first wait
@@ -280,13 +264,7 @@ func (s *SQLite) start() {
 // database returns an error wrapping ErrUnavailable.
 func (s *SQLite) Close() error {
 	s.closeOnce.Do(func() {
-		s.mu.Lock()
-		s.closed.Store(true)
-		close(s.reqs)
-		s.mu.Unlock()
-		if s.writerDone != nil {
-			<-s.writerDone
-		}
+		s.stop()
 		s.closeErr = s.closeDB()
 	})
 	return s.closeErr

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -64,7 +65,7 @@ func TestOpenConfig(t *testing.T) {
 func TestPragmas(t *testing.T) {
 	t.Parallel()
 	for _, full := range []bool{false, true} {
-		s := openTest(t, SQLiteConfig{BusyTimeout: 1500 * time.Millisecond, SyncFull: full})
+		s := openSQLiteTest(t, SQLiteConfig{BusyTimeout: 1500 * time.Millisecond, SyncFull: full})
 		sync := "1" // NORMAL
 		if full {
 			sync = "2" // FULL
@@ -118,7 +119,7 @@ func TestReopenDurability(t *testing.T) {
 	}
 
 	for range 3 { // migrations are idempotent: reopening changes nothing
-		s := openTest(t, SQLiteConfig{Path: path})
+		s := openSQLiteTest(t, SQLiteConfig{Path: path})
 		got := walkBefore(t, s, "r", 2)
 		if len(got) != len(want) {
 			t.Fatalf("reopened: %d messages, want %d", len(got), len(want))
@@ -172,27 +173,30 @@ func TestOpenRefusesNewerSchema(t *testing.T) {
 
 func TestClosed(t *testing.T) {
 	t.Parallel()
-	s, err := OpenSQLite(SQLiteConfig{Path: filepath.Join(t.TempDir(), "parley.db")})
-	if err != nil {
-		t.Fatalf("OpenSQLite: %v", err)
-	}
-	m := mustAppend(t, s, "r", "u", "x")
-	if err := s.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatalf("second Close: %v", err)
-	}
-	ctx := t.Context()
-	_, _, err = s.Append(ctx, Message{Room: "r", SenderID: "u", Content: "late"})
-	wantErr(t, err, ErrUnavailable)
-	wantErr(t, s.SetLastSeen(ctx, "u", "n", 1), ErrUnavailable)
-	_, err = s.History(ctx, "r", Query{})
-	wantErr(t, err, ErrUnavailable)
-	_, err = s.History(ctx, "r", Query{Before: m.ID})
-	wantErr(t, err, ErrUnavailable)
-	_, err = s.LastSeen(ctx, []string{"u"})
-	wantErr(t, err, ErrUnavailable)
+	forEachBackend(t, func(t *testing.T, b backend) {
+		s, err := b.open(b.newDB(t), storeOpts{})
+		if err != nil {
+			t.Fatalf("open: %v", err)
+		}
+		s.start()
+		m := mustAppend(t, s, "r", "u", "x")
+		if err := s.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatalf("second Close: %v", err)
+		}
+		ctx := t.Context()
+		_, _, err = s.Append(ctx, Message{Room: "r", SenderID: "u", Content: "late"})
+		wantErr(t, err, ErrUnavailable)
+		wantErr(t, s.SetLastSeen(ctx, "u", "n", 1), ErrUnavailable)
+		_, err = s.History(ctx, "r", Query{})
+		wantErr(t, err, ErrUnavailable)
+		_, err = s.History(ctx, "r", Query{Before: m.ID})
+		wantErr(t, err, ErrUnavailable)
+		_, err = s.LastSeen(ctx, []string{"u"})
+		wantErr(t, err, ErrUnavailable)
+	})
 }
 
 // TestIDsSurviveClockSkew stores an id from the future, as a previous run
@@ -200,7 +204,7 @@ func TestClosed(t *testing.T) {
 func TestIDsSurviveClockSkew(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "parley.db")
-	s := openTest(t, SQLiteConfig{Path: path})
+	s := openSQLiteTest(t, SQLiteConfig{Path: path})
 	future, err := uuid.NewV7FromReader(bytes.NewReader(bytes.Repeat([]byte{0xff}, 16)))
 	if err != nil {
 		t.Fatalf("uuid: %v", err)
@@ -216,7 +220,7 @@ func TestIDsSurviveClockSkew(t *testing.T) {
 		t.Fatalf("Close: %v", err)
 	}
 
-	s = openTest(t, SQLiteConfig{Path: path})
+	s = openSQLiteTest(t, SQLiteConfig{Path: path})
 	a := mustAppend(t, s, "r", "u", "a")
 	b := mustAppend(t, s, "r", "u", "b")
 	if a.ID <= future.String() || b.ID <= a.ID {
@@ -264,15 +268,60 @@ func TestSuccessor(t *testing.T) {
 
 func TestReadErrorMapping(t *testing.T) {
 	t.Parallel()
-	s := openTest(t, SQLiteConfig{})
-	ctx, cancel := context.WithCancel(t.Context())
-	cancel()
-	_, err := s.History(ctx, "r", Query{})
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("History with a done ctx: err = %v, want context.Canceled", err)
-	}
-	_, err = s.LastSeen(ctx, []string{"u"})
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("LastSeen with a done ctx: err = %v, want context.Canceled", err)
+	forEachBackend(t, func(t *testing.T, b backend) {
+		s := b.openTest(t, storeOpts{})
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		_, err := s.History(ctx, "r", Query{})
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("History with a done ctx: err = %v, want context.Canceled", err)
+		}
+		_, err = s.LastSeen(ctx, []string{"u"})
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("LastSeen with a done ctx: err = %v, want context.Canceled", err)
+		}
+	})
+}
+
+// TestHistoryUsesRoomIndex checks the query plans: every page is a search
+// of messages_room_id, and the idempotency lookup uses the partial unique
+// index.
+func TestHistoryUsesRoomIndex(t *testing.T) {
+	t.Parallel()
+	s := openSQLiteTest(t, SQLiteConfig{})
+	for _, tt := range []struct {
+		sql, index string
+		args       []any
+	}{
+		{sqlLatest, "messages_room_id", []any{"r", 51}},
+		{sqlBefore, "messages_room_id", []any{"r", "a", 51}},
+		{sqlAfter, "messages_room_id", []any{"r", "a", 51}},
+		{sqlBetween, "messages_room_id", []any{"r", "a", "b", 51}},
+		{sqlFindKey, "messages_sender_client_msg", []any{"u", "c"}},
+	} {
+		rows, err := s.r.Query("EXPLAIN QUERY PLAN "+tt.sql, tt.args...)
+		if err != nil {
+			t.Fatalf("explain: %v", err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatalf("scan plan: %v", err)
+			}
+			plan = append(plan, detail)
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatalf("plan: %v", err)
+		}
+		_ = rows.Close() // fully read
+		joined := strings.Join(plan, "; ")
+		if !strings.Contains(joined, "USING INDEX "+tt.index) && !strings.Contains(joined, "USING COVERING INDEX "+tt.index) {
+			t.Errorf("plan of %q = %q, want a search of %s", tt.sql, joined, tt.index)
+		}
+		if strings.Contains(joined, "TEMP B-TREE") {
+			t.Errorf("plan of %q = %q sorts; the index order should serve", tt.sql, joined)
+		}
 	}
 }

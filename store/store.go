@@ -16,6 +16,10 @@ var (
 	// ErrBadQuery reports a Query that can never succeed, such as a Limit
 	// outside 0..MaxLimit. Retrying it unchanged fails again.
 	ErrBadQuery = errors.New("store: bad history query")
+	// ErrInvalid reports a write with a string field the database cannot
+	// store as text: a NUL byte or invalid UTF-8. Only the PostgreSQL store
+	// returns it; the write fails alone and nothing of it is stored.
+	ErrInvalid = errors.New("store: invalid text")
 )
 
 // Message is one stored chat message.
@@ -31,7 +35,8 @@ type Message struct {
 	// Content is the message text.
 	Content string
 	// Timestamp is the server time in Unix milliseconds, assigned by the store
-	// together with ID.
+	// together with ID: the process's clock for SQLite, the database's for
+	// PostgreSQL (one clock for every node).
 	Timestamp int64
 	// ClientMsgID is the sender's idempotency key; empty when none was given.
 	ClientMsgID string

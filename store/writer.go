@@ -6,130 +6,10 @@ import (
 	"database/sql"
 	"encoding/binary"
 	"fmt"
-	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
 )
-
-// opKind says what a request asks the writer to do.
-type opKind uint8
-
-const (
-	opAppend opKind = iota + 1
-	opSeen
-)
-
-// Request states. A request is pending in the queue until the writer takes it
-// or its caller abandons it, whichever comes first.
-const (
-	statePending int32 = iota
-	stateTaken
-	stateAbandoned
-)
-
-// request is one write handed to the writer goroutine.
-type request struct {
-	op  opKind
-	msg Message // opAppend
-
-	userID, name string // opSeen
-	ms           int64  // opSeen
-
-	state atomic.Int32
-	reply chan reply // capacity 1: the writer never blocks on it
-}
-
-// reply is the writer's answer to one request.
-type reply struct {
-	msg     Message
-	created bool
-	err     error
-}
-
-// idemKey is an idempotency key: (sender_id, client_msg_id).
-type idemKey struct{ sender, clientMsgID string }
-
-// errClosed is what a write returns after Close.
-func errClosed(op string) error { return fmt.Errorf("%s: %w", op, ErrUnavailable) }
-
-// submit queues req for the writer and waits for its reply. If ctx is done
-// before the writer takes req, submit returns ctx.Err() and req is never
-// written; once taken, submit waits for the outcome whatever ctx does, so a
-// caller never sees an error for a write that was committed.
-func (s *SQLite) submit(ctx context.Context, op string, req *request) (reply, error) {
-	if err := ctx.Err(); err != nil {
-		return reply{}, err
-	}
-	req.reply = make(chan reply, 1)
-	s.mu.RLock()
-	if s.closed.Load() {
-		s.mu.RUnlock()
-		return reply{}, errClosed(op)
-	}
-	select {
-	case s.reqs <- req:
-	case <-ctx.Done():
-		s.mu.RUnlock()
-		return reply{}, ctx.Err()
-	}
-	s.mu.RUnlock()
-
-	select {
-	case r := <-req.reply:
-		return r, r.err
-	case <-ctx.Done():
-		if req.state.CompareAndSwap(statePending, stateAbandoned) {
-			return reply{}, ctx.Err()
-		}
-		r := <-req.reply
-		return r, r.err
-	}
-}
-
-// run is the writer goroutine: it takes whatever requests are queued, up to
-// maxBatch, commits them in one transaction and answers them, until Close
-// closes the queue. Requests queued before Close are still committed.
-func (s *SQLite) run() {
-	defer close(s.writerDone)
-	batch := make([]*request, 0, s.maxBatch)
-	replies := make([]reply, 0, s.maxBatch)
-	for {
-		req, ok := <-s.reqs
-		if !ok {
-			return
-		}
-		batch = s.take(batch[:0], req)
-	drain:
-		for len(batch) < s.maxBatch {
-			select {
-			case req, ok := <-s.reqs:
-				if !ok {
-					break drain // commit this batch; the next receive returns
-				}
-				batch = s.take(batch, req)
-			default:
-				break drain
-			}
-		}
-		if len(batch) == 0 {
-			continue
-		}
-		replies = s.commit(batch, replies[:0])
-		for i, req := range batch {
-			req.reply <- replies[i]
-			batch[i] = nil // let the request be collected
-		}
-	}
-}
-
-// take appends req to batch unless its caller abandoned it.
-func (s *SQLite) take(batch []*request, req *request) []*request {
-	if req.state.CompareAndSwap(statePending, stateTaken) {
-		batch = append(batch, req)
-	}
-	return batch
-}
 
 // commit runs batch in one transaction and returns one reply per request. A
 // request that fails on its own (a statement error that leaves the
@@ -278,15 +158,4 @@ func successor(u uuid.UUID) uuid.UUID {
 	hi = counter>>12<<16 | 0x7000 | counter&0xfff
 	binary.BigEndian.PutUint64(u[:8], hi)
 	return u
-}
-
-// String names the operation in errors: "append" or "set last seen".
-func (k opKind) String() string {
-	switch k {
-	case opAppend:
-		return "append"
-	case opSeen:
-		return "set last seen"
-	}
-	return fmt.Sprintf("opKind(%d)", uint8(k))
 }

@@ -57,7 +57,16 @@ func TestParseFlags(t *testing.T) {
 	if cfg, _, err := parseFlags([]string{"--sqlite-sync", "full"}, getenv); err != nil || !cfg.SQLiteSyncFull {
 		t.Errorf("--sqlite-sync full: %v, %+v", err, cfg.SQLiteSyncFull)
 	}
+	if cfg.DatabaseURL != "" || cfg.DatabasePool != 10 {
+		t.Errorf("database defaults wrong: %q, pool %d", cfg.DatabaseURL, cfg.DatabasePool)
+	}
+	if cfg, _, err := parseFlags([]string{"--database-pool", "3"}, func(k string) string {
+		return map[string]string{"PARLEY_DATABASE_URL": "postgres://db.example/parley"}[k]
+	}); err != nil || cfg.DatabaseURL != "postgres://db.example/parley" || cfg.DatabasePool != 3 {
+		t.Errorf("--database-url from env, --database-pool 3: %v, %q, %d", err, cfg.DatabaseURL, cfg.DatabasePool)
+	}
 	for _, bad := range [][]string{
+		{"--database-pool", "0"},
 		{"--sqlite-sync", "always"},
 		{"--max-http-buffer-size", "0"},
 		{"--log-level", "loud"},

@@ -77,11 +77,13 @@ func parseFlags(args []string, getenv func(string) string) (server.Config, loggi
 	fs.BoolVar(&cfg.AdminUI, "admin-ui", getenv("PARLEY_ADMIN_UI") == "true", "serve the Socket.IO Admin UI's /admin namespace (env PARLEY_ADMIN_UI=true)")
 	str(&cfg.AdminUser, "admin-user", "PARLEY_ADMIN_USER", "", "admin UI login; empty: open (refused with --production)")
 	str(&cfg.AdminPasswordHash, "admin-password-hash", "PARLEY_ADMIN_PASSWORD_HASH", "", "bcrypt hash of the admin UI password")
-	var cors, level, maxBuf, sseBuf, keyFile, private, limits, maxRooms, maxConns string
+	var cors, level, maxBuf, sseBuf, keyFile, private, limits, maxRooms, maxConns, dbPool string
 	str(&cfg.Addr, "addr", "PARLEY_ADDR", ":3000", "listen address")
 	str(&cfg.DataDir, "data-dir", "PARLEY_DATA_DIR", "./data", "directory of the embedded SQLite database")
 	var sqliteSync string
 	str(&sqliteSync, "sqlite-sync", "PARLEY_SQLITE_SYNC", "normal", "normal (crash-safe, no fsync per commit) or full (fsync every commit: survives power loss)")
+	str(&cfg.DatabaseURL, "database-url", "PARLEY_DATABASE_URL", "", "PostgreSQL URL postgres://user:pass@host:port/db for history and last-seen records, shared by a cluster's nodes; empty: SQLite in --data-dir")
+	str(&dbPool, "database-pool", "PARLEY_DATABASE_POOL", "10", "most connections to the PostgreSQL database")
 	str(&cfg.APIKey, "api-key", "PARLEY_API_KEY", "", "bearer key of the HTTP publish API; empty disables it")
 	str(&cors, "cors-origins", "PARLEY_CORS_ORIGINS", "", "comma-separated allowed origins, * for any; empty: localhost origins, none with --production")
 	str(&level, "log-level", "PARLEY_LOG_LEVEL", "info", "debug, info, warn or error")
@@ -137,7 +139,7 @@ func parseFlags(args []string, getenv func(string) string) (server.Config, loggi
 		name string
 		s    string
 		p    *int
-	}{{"max-rooms-per-socket", maxRooms, &cfg.MaxRoomsPerSocket}, {"max-connections-per-user", maxConns, &cfg.MaxConnectionsPerUser}} {
+	}{{"max-rooms-per-socket", maxRooms, &cfg.MaxRoomsPerSocket}, {"max-connections-per-user", maxConns, &cfg.MaxConnectionsPerUser}, {"database-pool", dbPool, &cfg.DatabasePool}} {
 		if *f.p, err = strconv.Atoi(f.s); err != nil || *f.p <= 0 {
 			return cfg, logging{}, fmt.Errorf("%s %q: want a positive number", f.name, f.s)
 		}
