@@ -59,7 +59,7 @@ func (b BroadcastOperator) Emit(event string, args ...any) error {
 		return err
 	}
 	b.deliver(frames, nil)
-	return nil
+	return b.publish(event, args)
 }
 
 // deliver hands frames to the adapter for every selected socket; register,
@@ -77,6 +77,9 @@ func (b BroadcastOperator) EmitWithAck(ctx context.Context, event string, args .
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, b.timeout)
 		defer cancel()
+	}
+	if ca, ok := b.cluster(); ok {
+		return b.emitWithAckCluster(ctx, ca, event, args)
 	}
 	n := b.nsp
 	id := n.ackID.Add(1) - 1
@@ -141,20 +144,29 @@ func (c *collector) finish() {
 	}
 }
 
-// FetchSockets returns the selected local sockets.
+// FetchSockets returns the selected local sockets; FetchAllSockets
+// returns those of every node.
 func (b BroadcastOperator) FetchSockets() []*Socket {
 	return b.nsp.localSockets(b.rooms, b.except)
 }
 
-// SocketsJoin makes the selected sockets join rooms.
+// SocketsJoin makes the selected sockets join rooms, on every node of a
+// multi-node adapter unless Local.
 func (b BroadcastOperator) SocketsJoin(rooms ...string) {
+	if ca, ok := b.cluster(); ok {
+		ca.AddSockets(b.options(), rooms)
+	}
 	for _, s := range b.FetchSockets() {
 		s.Join(rooms...)
 	}
 }
 
-// SocketsLeave makes the selected sockets leave rooms.
+// SocketsLeave makes the selected sockets leave rooms, on every node of a
+// multi-node adapter unless Local.
 func (b BroadcastOperator) SocketsLeave(rooms ...string) {
+	if ca, ok := b.cluster(); ok {
+		ca.DelSockets(b.options(), rooms)
+	}
 	for _, s := range b.FetchSockets() {
 		for _, r := range rooms {
 			s.Leave(r)
@@ -162,9 +174,13 @@ func (b BroadcastOperator) SocketsLeave(rooms ...string) {
 	}
 }
 
-// DisconnectSockets disconnects the selected sockets; with close, their
-// whole connections are closed.
+// DisconnectSockets disconnects the selected sockets, on every node of a
+// multi-node adapter unless Local; with close, their whole connections are
+// closed.
 func (b BroadcastOperator) DisconnectSockets(close bool) {
+	if ca, ok := b.cluster(); ok {
+		ca.DisconnectSockets(b.options(), close)
+	}
 	for _, s := range b.FetchSockets() {
 		s.Disconnect(close)
 	}

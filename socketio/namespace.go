@@ -31,6 +31,8 @@ type Namespace struct {
 	mu          sync.RWMutex
 	middlewares []Middleware
 	onConn      []func(*Socket)
+	// serverEvents are the handlers of other nodes' server-side emits.
+	serverEvents map[string]ServerEventHandler
 
 	adapter  Adapter
 	ackID    atomic.Int64
