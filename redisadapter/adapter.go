@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -409,11 +410,15 @@ func optsOf(v value) socketio.BroadcastOptions {
 
 // onBroadcast handles [uid, packet, opts] from another node or an emitter.
 func (a *adapter) onBroadcast(channel string, payload []byte) error {
-	if len(channel) < len(a.channel)+1 || channel[:len(a.channel)] != a.channel {
+	if !strings.HasPrefix(channel, a.channel) {
 		return nil
 	}
-	if room := channel[len(a.channel) : len(channel)-1]; room != "" && !a.hasRoom(room) {
-		return nil // no local member: skip the decoding
+	if len(channel) > len(a.channel) {
+		// <prefix>#<nsp>#<room>#: skip the decoding when no local socket
+		// is in the room.
+		if room := channel[len(a.channel) : len(channel)-1]; !a.hasRoom(room) {
+			return nil
+		}
 	}
 	msg, err := parseMsgpack(payload)
 	if err != nil {

@@ -524,3 +524,9 @@ func (n *Namespace) ServerCount(ctx context.Context) (int, error) {
 	}
 	return 1, nil
 }
+
+// FetchAllSockets returns the sockets of every node, as Node's
+// io.fetchSockets does.
+func (n *Namespace) FetchAllSockets(ctx context.Context) ([]RemoteSocket, error) {
+	return n.operator().FetchAllSockets(ctx)
+}
