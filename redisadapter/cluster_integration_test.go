@@ -15,6 +15,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/parley-rt/parley/internal/redistest"
 	"github.com/parley-rt/parley/redisadapter"
 	"github.com/parley-rt/parley/socketio"
 )
@@ -43,8 +44,8 @@ func setupRooms(io *socketio.Server) {
 
 // twoNodes starts Redis and two nodes on it, and waits until they see
 // each other.
-func twoNodes(t *testing.T) (*redisServer, *node, *node) {
-	r := startRedis(t)
+func twoNodes(t *testing.T) (*redistest.Server, *node, *node) {
+	r := redistest.Start(t)
 	a := newNode(t, "A", r.URL(), setupRooms)
 	b := newNode(t, "B", r.URL(), setupRooms)
 	waitNodes(t, "/", 2, a, b)
@@ -326,7 +327,7 @@ func TestRedisRestart(t *testing.T) {
 		c.expect("before")
 	}
 
-	r.kill()
+	r.Kill()
 	waitFor(t, "A to notice Redis is down", func() bool { return !a.cluster.Ready() })
 	if err := a.cluster.Ping(context.Background()); !errors.Is(err, redisadapter.ErrUnavailable) {
 		t.Fatalf("Ping with Redis down: %v", err)
@@ -377,7 +378,7 @@ func TestRedisRestart(t *testing.T) {
 		t.Fatalf("EmitWithAck with Redis down: %d acks, %v", len(res.acks), res.err)
 	}
 
-	r.restart()
+	r.Restart()
 	waitNodes(t, "/chat", 2, a, b)
 	if a.cluster.Stats().Reconnects == 0 || b.cluster.Stats().Reconnects == 0 {
 		t.Fatalf("reconnects: A %+v, B %+v", a.cluster.Stats(), b.cluster.Stats())

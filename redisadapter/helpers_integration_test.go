@@ -3,15 +3,12 @@
 package redisadapter_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -21,7 +18,6 @@ import (
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/parley-rt/parley/engineio"
 	"github.com/parley-rt/parley/redisadapter"
@@ -40,115 +36,6 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(2 * time.Millisecond) // polling interval, not synchronisation
-	}
-}
-
-// redisServer is a redis-server process the test started, on a free port.
-type redisServer struct {
-	t    *testing.T
-	port int
-	dir  string
-	cmd  *exec.Cmd
-	done chan struct{}
-}
-
-// startRedis starts redis-server on a free loopback port; it is killed at
-// the end of the test.
-func startRedis(t *testing.T) *redisServer {
-	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		bin = "/usr/bin/redis-server"
-		if _, err := os.Stat(bin); err != nil {
-			t.Fatal("redis-server is not installed (apt-get install redis-server)")
-		}
-	}
-	_ = bin
-	r := &redisServer{t: t, dir: t.TempDir()}
-	for attempt := 0; ; attempt++ {
-		r.port = freePort(t)
-		if err := r.start(); err == nil {
-			break
-		} else if attempt == 5 {
-			t.Fatalf("redis-server: %v", err)
-		}
-	}
-	t.Cleanup(r.kill)
-	return r
-}
-
-func freePort(t *testing.T) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	_ = ln.Close() // only the number was wanted
-	return port
-}
-
-// URL is the server's redis:// URL.
-func (r *redisServer) URL() string { return fmt.Sprintf("redis://127.0.0.1:%d/0", r.port) }
-
-// start runs redis-server on r.port and waits until it answers.
-func (r *redisServer) start() error {
-	cmd := exec.Command("redis-server", "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", r.dir, "--loglevel", "warning")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return err
-	}
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	done := make(chan struct{})
-	go func() {
-		// Drain the log so the server never blocks on it.
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-		}
-		_ = cmd.Wait() // its exit is what done reports
-		close(done)
-	}()
-	r.cmd, r.done = cmd, done
-	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", r.port), MaxRetries: -1})
-	defer c.Close()
-	deadline := time.Now().Add(waitTimeout)
-	for {
-		select {
-		case <-done:
-			return fmt.Errorf("redis-server on port %d exited", r.port)
-		default:
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err := c.Ping(ctx).Err()
-		cancel()
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			r.kill()
-			return fmt.Errorf("redis-server on port %d: %v", r.port, err)
-		}
-		time.Sleep(5 * time.Millisecond) // polling interval, not synchronisation
-	}
-}
-
-// kill stops the server with SIGKILL and waits for it to exit.
-func (r *redisServer) kill() {
-	if r.cmd == nil {
-		return
-	}
-	_ = r.cmd.Process.Kill() // it may have exited already
-	<-r.done
-	r.cmd = nil
-}
-
-// restart starts the server again on the same port.
-func (r *redisServer) restart() {
-	r.t.Helper()
-	if err := r.start(); err != nil {
-		r.t.Fatalf("restart: %v", err)
 	}
 }
 

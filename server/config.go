@@ -91,6 +91,14 @@ type Config struct {
 	// MaxConnectionsPerUser caps one user's sockets across namespaces and
 	// tabs; more are refused with rate_limited. Default 20.
 	MaxConnectionsPerUser int
+	// RedisURL joins a cluster of nodes on one Redis
+	// (redis://[user:password@]host:port/db): every namespace uses the Redis
+	// adapter, wire-compatible with Node's @socket.io/redis-adapter. Empty:
+	// a single node, no Redis needed.
+	RedisURL string
+	// RedisPrefix starts the cluster's channel names, as the key option of
+	// Node's adapter. Default "socket.io".
+	RedisPrefix string
 	// Logger receives the server's logs. Nil discards them.
 	Logger *slog.Logger
 }

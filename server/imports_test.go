@@ -44,6 +44,7 @@ func TestImportBoundaries(t *testing.T) {
 		"namespaces/chat":     {"namespaces", "rooms", "events"},
 		"namespaces/presence": {"namespaces", "rooms", "events"},
 		"socketio":            {"engineio", "rooms", "namespaces", "events"},
+		"redisadapter":        {"socketio", "github.com/redis/go-redis/v9"},
 	}
 	seen := 0
 	for _, p := range pkgs {

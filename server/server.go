@@ -14,6 +14,7 @@ import (
 
 	"github.com/parley-rt/parley/engineio"
 	"github.com/parley-rt/parley/namespaces/presence"
+	"github.com/parley-rt/parley/redisadapter"
 	"github.com/parley-rt/parley/socketio"
 )
 
@@ -34,6 +35,7 @@ type Server struct {
 	// allowOrigin is the CORS origin check shared by every endpoint.
 	allowOrigin func(string) bool
 	closer      []func(context.Context) error // run by Shutdown, in order
+	cluster     *redisadapter.Cluster         // nil on a single node (cluster.go)
 
 	mu       sync.Mutex
 	http     *http.Server
@@ -64,8 +66,12 @@ func New(cfg Config) (*Server, error) {
 	if cfg.RecoveryDuration > 0 {
 		scfg.Recovery = &socketio.RecoveryConfig{MaxDisconnectionDuration: cfg.RecoveryDuration}
 	}
+	if err := s.setupCluster(&scfg); err != nil {
+		return nil, err
+	}
 	io, err := socketio.New(scfg)
 	if err != nil {
+		_ = s.runClosers(context.Background()) // the engine error is the one to report
 		return nil, fmt.Errorf("socket.io: %w", err)
 	}
 	s.io = io
@@ -182,6 +188,7 @@ func (s *Server) routes() *gin.Engine {
 	r := gin.New()
 	r.Use(gin.Recovery())
 	r.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok") })
+	r.GET("/readyz", s.readyz)
 	sio := gin.WrapH(s.io)
 	r.Any("/socket.io/*path", sio)
 	s.apiRoutes(r)
