@@ -394,3 +394,33 @@ func TestRedisRestart(t *testing.T) {
 	a1.expect("after")
 	a1.expect("after from b")
 }
+
+// TestRecoveryOffsets: with connection state recovery, each node appends
+// its own offset to what it delivers; the offset of the sending node never
+// crosses, as with Node's adapter.
+func TestRecoveryOffsets(t *testing.T) {
+	r := redistest.Start(t)
+	rec := &socketio.RecoveryConfig{MaxDisconnectionDuration: time.Minute}
+	a := newNodeWith(t, "A", r.URL(), rec, setupRooms)
+	b := newNodeWith(t, "B", r.URL(), rec, setupRooms)
+	waitNodes(t, "/chat", 2, a, b)
+	a1 := dial(t, a, "/chat", `{}`)
+	b1 := dial(t, b, "/chat", `{}`)
+	if err := a.io.Of("/chat").Emit("ev", "x"); err != nil {
+		t.Fatal(err)
+	}
+	la, lb := a1.expect("ev"), b1.expect("ev")
+	if len(la.args) != 2 || len(lb.args) != 2 || strArg(t, la, 0) != "x" || strArg(t, lb, 0) != "x" {
+		t.Fatalf("args on A %s, on B %s; want the payload and one offset", la.args, lb.args)
+	}
+	if strArg(t, la, 1) == strArg(t, lb, 1) {
+		t.Fatalf("both nodes delivered offset %s", la.args[1])
+	}
+	// A volatile broadcast carries no offset, on either node.
+	if err := a.io.Of("/chat").Volatile().Emit("vol", "y"); err != nil {
+		t.Fatal(err)
+	}
+	if la, lb := a1.expect("vol"), b1.expect("vol"); len(la.args) != 1 || len(lb.args) != 1 {
+		t.Fatalf("volatile args on A %s, on B %s", la.args, lb.args)
+	}
+}

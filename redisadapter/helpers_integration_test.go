@@ -51,13 +51,20 @@ type node struct {
 // closed at the end of the test.
 func newNode(t *testing.T, name, redisURL string, setup func(io *socketio.Server)) *node {
 	t.Helper()
+	return newNodeWith(t, name, redisURL, nil, setup)
+}
+
+// newNodeWith is newNode with connection state recovery when rec is set.
+func newNodeWith(t *testing.T, name, redisURL string, rec *socketio.RecoveryConfig, setup func(io *socketio.Server)) *node {
+	t.Helper()
 	c, err := redisadapter.New(redisadapter.Config{URL: redisURL, RequestTimeout: 2 * time.Second, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	io, err := socketio.New(socketio.Config{
 		Engine:  engineio.Config{PingInterval: 5 * time.Second, PingTimeout: 5 * time.Second},
-		Adapter: c.Adapter,
+		Adapter:  c.Adapter,
+		Recovery: rec,
 	})
 	if err != nil {
 		t.Fatal(err)
