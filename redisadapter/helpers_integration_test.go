@@ -62,7 +62,7 @@ func newNodeWith(t *testing.T, name, redisURL string, rec *socketio.RecoveryConf
 		t.Fatal(err)
 	}
 	io, err := socketio.New(socketio.Config{
-		Engine:  engineio.Config{PingInterval: 5 * time.Second, PingTimeout: 5 * time.Second},
+		Engine:   engineio.Config{PingInterval: 5 * time.Second, PingTimeout: 5 * time.Second},
 		Adapter:  c.Adapter,
 		Recovery: rec,
 	})
