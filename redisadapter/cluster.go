@@ -200,7 +200,6 @@ func (c *Cluster) Close(ctx context.Context) error {
 	c.closeOnce.Do(func() {
 		c.closed.Store(true)
 		close(c.stop)
-		c.cancel()
 		_ = c.ps.Close() // unblocks the subscriber; its error is ErrClosed on a second close
 	})
 	done := make(chan struct{})
@@ -211,8 +210,10 @@ func (c *Cluster) Close(ctx context.Context) error {
 	select {
 	case <-done:
 	case <-ctx.Done():
+		c.cancel() // abandons the publisher's last flush
 		return ctx.Err()
 	}
+	c.cancel()
 	return errors.Join(ignoreClosed(c.pub.Close()), ignoreClosed(c.sub.Close()))
 }
 
@@ -270,7 +271,7 @@ func (c *Cluster) Adapter(n *socketio.Namespace) socketio.Adapter {
 	c.mu.Unlock()
 	// A failed subscription is kept by the client and made again when the
 	// subscriber reconnects.
-	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.RequestTimeout)
+	ctx, cancel := context.WithTimeout(c.ctx, min(c.cfg.RequestTimeout, time.Second))
 	defer cancel()
 	if err := c.ps.PSubscribe(ctx, a.channel+"*"); err != nil {
 		c.log.Warn("redisadapter: subscribe", "nsp", n.Name(), "err", err)
@@ -308,6 +309,7 @@ func (c *Cluster) publisher() {
 		case m := <-c.queue:
 			batch = append(batch[:0], m)
 		case <-c.stop:
+			c.flush()
 			return
 		}
 	fill:
@@ -343,6 +345,28 @@ func (c *Cluster) publisher() {
 		c.pubDown.Store(false)
 		c.log.Info("redisadapter: publishing again")
 	}
+}
+
+// flush publishes what is still queued when the cluster closes (the last
+// broadcasts of sockets disconnecting at shutdown), within a second.
+func (c *Cluster) flush() {
+	if c.pubDown.Load() || len(c.queue) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, time.Second)
+	defer cancel()
+	pipe := c.pub.Pipeline()
+	n := 0
+	for len(c.queue) > 0 {
+		m := <-c.queue
+		pipe.Publish(ctx, m.channel, m.payload)
+		n++
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		c.dropped.Add(uint64(n))
+		return
+	}
+	c.published.Add(uint64(n))
 }
 
 // drain drops every queued message.
