@@ -3,7 +3,6 @@ package socketio
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -24,10 +23,6 @@ type EncodedEvent struct {
 	Data    []byte
 	Buffers [][]byte
 }
-
-// ErrNoCluster reports a cluster-wide request on a namespace whose adapter
-// serves one node: the request is answered by this node alone.
-var ErrNoCluster = errors.New("socketio: the adapter has no other nodes")
 
 // RemoteSocket describes a socket of any node of the cluster, as Node's
 // fetchSockets returns it. Its methods act through the adapter, wherever
