@@ -6,7 +6,8 @@
 # cost of the adapter on one node (fanout-server with and without
 # --redis-url). Servers and Redis share CPU 0, the loadgen runs on CPU 1.
 #
-# Usage: bench/cluster.sh [--quick] [--receivers N] [--rates LIST] [--step D]
+# Usage: bench/cluster.sh [--quick] [--receivers N] [--rates LIST] [--step D] [--nice N]
+# (--nice -10 favours the benchmark over other work on a shared box, as run.sh's)
 # Writes bench/results/cluster-<timestamp>/ and prints a summary. Needs
 # redis-server (Debian package) and the npm packages of the root workspace
 # (npm ci) or of bench/node (npm install -w bench/node).
@@ -16,12 +17,14 @@ RECEIVERS=1000
 RATES=10,20,40,80,160,320,640,1280,2560
 STEP=10s
 LAT_DUR=20s
+NICE=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) RATES=20,80,320,1280; STEP=4s; LAT_DUR=8s ;;
     --receivers) RECEIVERS=$2; shift ;;
     --rates) RATES=$2; shift ;;
     --step) STEP=$2; shift ;;
+    --nice) NICE=$2; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -59,7 +62,7 @@ wait_http() {
 # cpu_ticks PID: user+system clock ticks of a process.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
-taskset -c "$SCPU" redis-server --port "$RPORT" --bind 127.0.0.1 --save "" --appendonly no --loglevel warning >"$OUT/logs/redis.log" 2>&1 &
+nice -n "$NICE" taskset -c "$SCPU" redis-server --port "$RPORT" --bind 127.0.0.1 --save "" --appendonly no --loglevel warning >"$OUT/logs/redis.log" 2>&1 &
 RPID=$!
 pids+=("$RPID")
 for _ in $(seq 1 100); do redis-cli -p "$RPORT" ping >/dev/null 2>&1 && break; sleep 0.05; done
@@ -72,9 +75,9 @@ start_pair() { # kind redis-url(or empty) count
   for i in $(seq 1 "$n"); do
     port=$((P1 + i - 1))
     if [ "$kind" = parley ]; then
-      taskset -c "$SCPU" "$BIN/fanout-server" --addr "127.0.0.1:$port" ${url:+--redis-url "$url"} >"$OUT/logs/$kind-$port.log" 2>&1 &
+      nice -n "$NICE" taskset -c "$SCPU" "$BIN/fanout-server" --addr "127.0.0.1:$port" ${url:+--redis-url "$url"} >"$OUT/logs/$kind-$port.log" 2>&1 &
     else
-      taskset -c "$SCPU" node bench/node/fanout.mjs --port "$port" ${url:+--redis-url "$url"} >"$OUT/logs/$kind-$port.log" 2>&1 &
+      nice -n "$NICE" taskset -c "$SCPU" node bench/node/fanout.mjs --port "$port" ${url:+--redis-url "$url"} >"$OUT/logs/$kind-$port.log" 2>&1 &
     fi
     spids+=($!)
     pids+=($!)
@@ -91,7 +94,7 @@ run() { # label scenario recv-addrs extra...
   local r0
   r0=$(cpu_ticks "$RPID")
   local t0=$SECONDS
-  timeout 900 taskset -c "$LCPU" "$BIN/loadgen" -addr "127.0.0.1:$P1" ${raddrs:+-receiver-addrs "$raddrs"} \
+  timeout 900 nice -n "$NICE" taskset -c "$LCPU" "$BIN/loadgen" -addr "127.0.0.1:$P1" ${raddrs:+-receiver-addrs "$raddrs"} \
     -scenario "$sc" -label "$label" -receivers "$RECEIVERS" "$@" >"$OUT/$label-$sc.txt" 2>&1 || true
   local r1
   r1=$(cpu_ticks "$RPID")
