@@ -141,6 +141,9 @@ func New(cfg Config) (*Cluster, error) {
 	// Fail fast: the adapter retries on its own schedule, and a broadcast
 	// must not wait behind go-redis's retries while Redis is down.
 	opt.MaxRetries = -1
+	if opt.DialerRetries == 0 {
+		opt.DialerRetries = 1 // go-redis would otherwise dial 5 times per command
+	}
 	if opt.DialTimeout == 0 {
 		opt.DialTimeout = 2 * time.Second
 	}

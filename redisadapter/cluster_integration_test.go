@@ -25,7 +25,8 @@ func TestMain(m *testing.M) {
 }
 
 // setupRooms makes every socket of / and /chat join the rooms its auth
-// names and keep its auth's name as data.
+// names and keep its auth's name as data, then tells it "ready" (the
+// CONNECT reply comes before connection handlers run, as in Node).
 func setupRooms(io *socketio.Server) {
 	for _, nsp := range []string{"/", "/chat"} {
 		io.Of(nsp).OnConnection(func(s *socketio.Socket) {
@@ -38,6 +39,7 @@ func setupRooms(io *socketio.Server) {
 			if auth.Name != "" {
 				s.Set("name", auth.Name)
 			}
+			_ = s.Emit("ready") // dial waits for it
 		})
 	}
 }

@@ -165,6 +165,7 @@ func dial(t *testing.T, n *node, nsp, auth string) *wsClient {
 	}
 	c.sid = ok.SID
 	go c.read()
+	c.expect("ready") // the connection handlers have run
 	return c
 }
 

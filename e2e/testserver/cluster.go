@@ -65,7 +65,9 @@ func (c *clusterFlags) handlers(io *socketio.Server) {
 			_ = ack(map[string]string{"node": c.name}) // the requester times out without it
 		}
 	})
-	root.OnConnection(func(s *socketio.Socket) {
+	// A middleware sets the data before the socket connects (and before
+	// the "info" of the first connection handler).
+	root.Use(func(s *socketio.Socket) error {
 		var auth struct {
 			Data map[string]json.RawMessage `json:"data"`
 		}
@@ -73,6 +75,9 @@ func (c *clusterFlags) handlers(io *socketio.Server) {
 		for k, v := range auth.Data {
 			s.Set(k, v)
 		}
+		return nil
+	})
+	root.OnConnection(func(s *socketio.Socket) {
 		s.On("server-count", func(s *socketio.Socket, _ *socketio.Args, ack socketio.AckFunc) {
 			n, err := root.ServerCount(s.Context())
 			if err != nil {
