@@ -426,3 +426,31 @@ func TestRecoveryOffsets(t *testing.T) {
 		t.Fatalf("volatile args on A %s, on B %s", la.args, lb.args)
 	}
 }
+
+// TestSpecificResponseChannel: a node answering on each requester's own
+// response channel (Node's publishOnSpecificResponseChannel) is understood,
+// and a custom prefix keeps two clusters on one Redis apart.
+func TestSpecificResponseChannel(t *testing.T) {
+	r := redistest.Start(t)
+	a := newNodeCfg(t, "A", redisadapter.Config{URL: r.URL(), Prefix: "app", SpecificResponseChannel: true}, nil, setupRooms)
+	b := newNodeCfg(t, "B", redisadapter.Config{URL: r.URL(), Prefix: "app", SpecificResponseChannel: true}, nil, setupRooms)
+	other := newNodeCfg(t, "other", redisadapter.Config{URL: r.URL()}, nil, setupRooms)
+	waitNodes(t, "/chat", 2, a, b)
+	waitNodes(t, "/chat", 1, other)
+	a1 := dial(t, a, "/chat", `{"rooms":["x"]}`)
+	b1 := dial(t, b, "/chat", `{"rooms":["x"]}`)
+	o1 := dial(t, other, "/chat", `{"rooms":["x"]}`)
+	all, err := b.io.Of("/chat").FetchAllSockets(context.Background())
+	if err != nil || len(all) != 2 {
+		t.Fatalf("fetch: %v %v", all, err)
+	}
+	if err := a.io.Of("/chat").To("x").Emit("only app"); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.io.Of("/chat").To("x").Emit("only other"); err != nil {
+		t.Fatal(err)
+	}
+	a1.expect("only app")
+	b1.expect("only app")
+	o1.expect("only other")
+}

@@ -57,7 +57,15 @@ func newNode(t *testing.T, name, redisURL string, setup func(io *socketio.Server
 // newNodeWith is newNode with connection state recovery when rec is set.
 func newNodeWith(t *testing.T, name, redisURL string, rec *socketio.RecoveryConfig, setup func(io *socketio.Server)) *node {
 	t.Helper()
-	c, err := redisadapter.New(redisadapter.Config{URL: redisURL, RequestTimeout: 2 * time.Second, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
+	return newNodeCfg(t, name, redisadapter.Config{URL: redisURL}, rec, setup)
+}
+
+// newNodeCfg is newNode with the cluster configured by cfg (test timeouts
+// and backoffs are filled in).
+func newNodeCfg(t *testing.T, name string, cfg redisadapter.Config, rec *socketio.RecoveryConfig, setup func(io *socketio.Server)) *node {
+	t.Helper()
+	cfg.RequestTimeout, cfg.MinBackoff, cfg.MaxBackoff = 2*time.Second, 20*time.Millisecond, 200*time.Millisecond
+	c, err := redisadapter.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
