@@ -80,7 +80,18 @@ async function spawnUntil(cmd: string, args: string[], ready: RegExp): Promise<{
 }
 
 export interface Redis extends Proc {
+  /** Kills the server with SIGKILL. */
   kill(): Promise<void>;
+  /** Starts it again on the same port. */
+  restart(): Promise<void>;
+}
+
+function spawnRedis(port: number) {
+  return spawnUntil(
+    "redis-server",
+    ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--loglevel", "notice"],
+    /Ready to accept connections/,
+  );
 }
 
 /** Starts redis-server on a free loopback port, without persistence. */
@@ -88,16 +99,15 @@ export async function startRedis(): Promise<Redis> {
   for (let attempt = 0; ; attempt++) {
     const port = await freePort();
     try {
-      const { child, output } = await spawnUntil(
-        "redis-server",
-        ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--loglevel", "notice"],
-        /Ready to accept connections/,
-      );
+      let { child, output } = await spawnRedis(port);
       return {
         url: `redis://127.0.0.1:${port}/0`,
-        output,
+        output: () => output(),
         stop: () => stopChild(child),
         kill: () => stopChild(child, "SIGKILL"),
+        async restart() {
+          ({ child, output } = await spawnRedis(port));
+        },
       };
     } catch (err) {
       if (attempt === 3) throw err;

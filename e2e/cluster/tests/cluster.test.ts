@@ -201,3 +201,50 @@ describe("mixed Parley + Node cluster on Redis", () => {
     }
   });
 });
+
+describe("mixed cluster: Redis killed and restarted", () => {
+  let redis: Redis;
+  let parley: Proc;
+  let node: Proc;
+  const clients: Client[] = [];
+  const open = async (p: Proc, auth: Record<string, unknown> = {}) => {
+    const c = await dial(p.url, auth);
+    clients.push(c);
+    return c;
+  };
+
+  before(async () => {
+    redis = await startRedis();
+    [parley, node] = await Promise.all([startParley(redis.url), startNodeServer(redis.url)]);
+  });
+
+  after(async () => {
+    for (const c of clients) c.close();
+    await Promise.all([parley?.stop(), node?.stop()]);
+    await redis?.stop();
+  });
+
+  test("each node keeps serving its clients; the cluster heals when Redis is back", async () => {
+    const p1 = await open(parley);
+    const p2 = await open(parley);
+    const n1 = await open(node);
+    await Promise.all([waitServerCount(p1, 2), waitServerCount(n1, 2)]);
+    for (const c of [p1, p2, n1]) await c.call("join", "r");
+    await p1.call("emit-to", { to: ["r"], event: "before", args: [] });
+    for (const c of [p1, p2, n1]) await c.next("before");
+
+    await redis.kill();
+    // Parley's own clients still talk to each other.
+    for (let i = 0; i < 10; i++) await p1.call("emit-to", { to: ["r"], excludeSelf: true, event: "during", args: [i] });
+    for (let i = 0; i < 10; i++) assert.deepEqual(await p2.next("during"), [i]);
+    assert.equal(await p1.call<number>("server-count"), -1, "server count while Redis is down");
+
+    await redis.restart();
+    await Promise.all([waitServerCount(p1, 2), waitServerCount(n1, 2)]);
+    await n1.call("emit-to", { to: ["r"], event: "after", args: ["from node"] });
+    assert.deepEqual(await p1.next("after"), ["from node"]);
+    assert.deepEqual(await p2.next("after"), ["from node"]);
+    await p1.call("emit-to", { to: ["r"], excludeSelf: true, event: "after parley", args: [] });
+    await n1.next("after parley");
+  });
+});
