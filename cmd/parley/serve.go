@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/parley-rt/parley/server"
 )
 
@@ -25,6 +27,7 @@ func runServer(args []string, logger *slog.Logger) error {
 	}
 	logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	cfg.Logger = logger
+	redis.SetLogger(redisLogger{logger}) // go-redis logs through a package-level logger
 	srv, err := server.New(cfg)
 	if err != nil {
 		return err
