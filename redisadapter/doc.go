@@ -25,6 +25,14 @@
 // other nodes fail with ErrUnavailable or, when answers are missing,
 // ErrTimeout. Ready and Ping tell a readiness probe.
 //
+// Known limits: a connection to Redis that dies without a reset (a
+// blackholed host) is noticed by TCP keepalive, not at once; integers
+// beyond 2^53 cross as notepack writes them (wrapped above 2^64), as
+// between Node nodes; a Parley socket's handshake, as other nodes'
+// fetchSockets see it, has no host header (Go keeps it out of the header
+// map) and its url assumes the /socket.io/ path. No sticky sessions
+// (issue 11 §4) is not built: see STICKY.md.
+//
 // Concurrency: a Cluster owns two goroutines between Start and Close: the
 // subscriber, which handles every incoming message in order (broadcasts
 // are delivered on it; server-side emit handlers run on goroutines of
