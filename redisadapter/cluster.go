@@ -50,6 +50,11 @@ type Config struct {
 	// own response channel instead of the shared one, as Node's
 	// publishOnSpecificResponseChannel. Default off, as Node's.
 	SpecificResponseChannel bool
+	// HealthInterval is how long the subscription may stay quiet before
+	// the subscriber sends a PING; when the PING is not answered within as
+	// long again, the connection is taken for dead (a host gone without a
+	// reset) and replaced. Default 10s.
+	HealthInterval time.Duration
 	// MinBackoff and MaxBackoff bound the wait between reconnection
 	// attempts, which doubles from one to the other. Defaults 100ms and 5s.
 	MinBackoff, MaxBackoff time.Duration
@@ -83,6 +88,7 @@ type Cluster struct {
 	uid    string
 	pub    *redis.Client
 	sub    *redis.Client
+	psMu   sync.Mutex // guards ps, which a dead connection makes the subscriber replace
 	ps     *redis.PubSub
 	log    *slog.Logger
 	queue  chan outMsg
@@ -128,6 +134,9 @@ func New(cfg Config) (*Cluster, error) {
 	}
 	if cfg.PublishQueue <= 0 {
 		cfg.PublishQueue = 8192
+	}
+	if cfg.HealthInterval <= 0 {
+		cfg.HealthInterval = 10 * time.Second
 	}
 	if cfg.MinBackoff <= 0 {
 		cfg.MinBackoff = 100 * time.Millisecond
@@ -203,7 +212,9 @@ func (c *Cluster) Close(ctx context.Context) error {
 	c.closeOnce.Do(func() {
 		c.closed.Store(true)
 		close(c.stop)
+		c.psMu.Lock()
 		_ = c.ps.Close() // unblocks the subscriber; its error is ErrClosed on a second close
+		c.psMu.Unlock()
 	})
 	done := make(chan struct{})
 	go func() {
@@ -276,6 +287,8 @@ func (c *Cluster) Adapter(n *socketio.Namespace) socketio.Adapter {
 	// subscriber reconnects.
 	ctx, cancel := context.WithTimeout(c.ctx, min(c.cfg.RequestTimeout, time.Second))
 	defer cancel()
+	c.psMu.Lock()
+	defer c.psMu.Unlock()
 	if err := c.ps.PSubscribe(ctx, a.channel+"*"); err != nil {
 		c.log.Warn("redisadapter: subscribe", "nsp", n.Name(), "err", err)
 	}
@@ -421,18 +434,34 @@ func (c *Cluster) receive() {
 	defer c.wg.Done()
 	backoff := c.cfg.MinBackoff
 	broken := false
+	pinged := false
 	for {
-		msg, err := c.ps.ReceiveTimeout(c.ctx, 10*time.Second)
+		c.psMu.Lock()
+		ps := c.ps
+		c.psMu.Unlock()
+		msg, err := ps.ReceiveTimeout(c.ctx, c.cfg.HealthInterval)
 		if c.closed.Load() {
 			return
 		}
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() && !broken {
-				// Quiet: check the connection is alive.
-				_ = c.ps.Ping(c.ctx) // a dead connection fails the next read
+				if !pinged {
+					// Quiet: check the connection is alive.
+					pinged = true
+					_ = ps.Ping(c.ctx) // a connection that fails shows in the next read
+					continue
+				}
+				// The PING went unanswered: the connection is dead
+				// without having been reset.
+				c.log.Warn("redisadapter: redis is silent; reconnecting")
+				broken, pinged = true, false
+				c.subscribed.Store(false)
+				c.errs.Add(1)
+				c.replacePubSub()
 				continue
 			}
+			pinged = false
 			if !broken {
 				c.log.Warn("redisadapter: subscription lost; reconnecting", "err", err)
 			}
@@ -445,6 +474,7 @@ func (c *Cluster) receive() {
 			backoff = min(2*backoff, c.cfg.MaxBackoff)
 			continue
 		}
+		pinged = false
 		switch m := msg.(type) {
 		case *redis.Subscription:
 			if m.Kind == "subscribe" || m.Kind == "psubscribe" {
@@ -461,6 +491,38 @@ func (c *Cluster) receive() {
 			c.dispatch(m)
 		}
 	}
+}
+
+// replacePubSub closes the subscription's connection and starts a new
+// one with the same channels; the subscriber's next read connects it.
+func (c *Cluster) replacePubSub() {
+	c.mu.RLock()
+	var patterns, channels []string
+	for p := range c.byPattern {
+		patterns = append(patterns, p)
+	}
+	for ch := range c.byChannel {
+		channels = append(channels, ch)
+	}
+	c.mu.RUnlock()
+	c.psMu.Lock()
+	defer c.psMu.Unlock()
+	if c.closed.Load() {
+		return
+	}
+	old := c.ps
+	c.ps = c.sub.Subscribe(context.Background()) // no channel yet: no connection
+	ctx, cancel := context.WithTimeout(c.ctx, min(c.cfg.RequestTimeout, time.Second))
+	defer cancel()
+	// Failures are expected here (Redis is unreachable): the channels are
+	// recorded all the same, and subscribed again on connection.
+	if len(patterns) > 0 {
+		_ = c.ps.PSubscribe(ctx, patterns...)
+	}
+	if len(channels) > 0 {
+		_ = c.ps.Subscribe(ctx, channels...)
+	}
+	_ = old.Close() // a dead connection has nothing more to say
 }
 
 // dispatch routes a message to its namespace's adapter.

@@ -7,9 +7,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"slices"
 	"sort"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -453,4 +455,138 @@ func TestSpecificResponseChannel(t *testing.T) {
 	a1.expect("only app")
 	b1.expect("only app")
 	o1.expect("only other")
+}
+
+// freezeProxy forwards TCP to Redis and can stop forwarding without
+// closing anything: to the nodes behind it, Redis goes silent, as a host
+// that vanished without a reset.
+type freezeProxy struct {
+	ln     net.Listener
+	target string
+
+	mu     sync.Mutex
+	cond   *sync.Cond
+	frozen bool
+	closed bool
+	conns  []net.Conn
+	wg     sync.WaitGroup
+}
+
+func newFreezeProxy(t *testing.T, target string) *freezeProxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &freezeProxy{ln: ln, target: target}
+	p.cond = sync.NewCond(&p.mu)
+	p.wg.Add(1)
+	go p.accept()
+	t.Cleanup(p.close)
+	return p
+}
+
+func (p *freezeProxy) addr() string { return p.ln.Addr().String() }
+
+func (p *freezeProxy) accept() {
+	defer p.wg.Done()
+	for {
+		in, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		out, err := net.Dial("tcp", p.target)
+		if err != nil {
+			_ = in.Close() // Redis is not there: the client sees a reset
+			continue
+		}
+		p.mu.Lock()
+		p.conns = append(p.conns, in, out)
+		p.mu.Unlock()
+		p.wg.Add(2)
+		go p.pipe(in, out)
+		go p.pipe(out, in)
+	}
+}
+
+// pipe copies src to dst, holding what it read while frozen.
+func (p *freezeProxy) pipe(src, dst net.Conn) {
+	defer p.wg.Done()
+	defer src.Close()
+	defer dst.Close()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		for p.frozen && !p.closed {
+			p.cond.Wait()
+		}
+		closed := p.closed
+		p.mu.Unlock()
+		if closed {
+			return
+		}
+		if _, err := dst.Write(buf[:n]); err != nil {
+			return
+		}
+	}
+}
+
+func (p *freezeProxy) setFrozen(f bool) {
+	p.mu.Lock()
+	p.frozen = f
+	p.cond.Broadcast()
+	p.mu.Unlock()
+}
+
+func (p *freezeProxy) close() {
+	_ = p.ln.Close() // ends accept
+	p.mu.Lock()
+	p.closed = true
+	p.cond.Broadcast()
+	for _, c := range p.conns {
+		_ = c.Close() // ends the pipes
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
+}
+
+// TestSilentRedis: a connection that goes silent without a reset is
+// noticed by the health check (an unanswered PING), replaced, and the
+// node is back once Redis answers again.
+func TestSilentRedis(t *testing.T) {
+	r := redistest.Start(t)
+	px := newFreezeProxy(t, r.Addr())
+	a := newNodeCfg(t, "A", redisadapter.Config{URL: "redis://" + px.addr() + "/0", HealthInterval: 200 * time.Millisecond}, nil, setupRooms)
+	b := newNode(t, "B", r.URL(), setupRooms)
+	waitNodes(t, "/chat", 2, a, b)
+	a1 := dial(t, a, "/chat", `{"rooms":["x"]}`)
+	b1 := dial(t, b, "/chat", `{"rooms":["x"]}`)
+
+	px.setFrozen(true)
+	waitFor(t, "A to notice the silence", func() bool { return !a.cluster.Ready() })
+	// A's clients are still served by A.
+	if err := a.io.Of("/chat").To("x").Emit("local"); err != nil {
+		t.Fatal(err)
+	}
+	a1.expect("local")
+
+	px.setFrozen(false)
+	waitNodes(t, "/chat", 2, a, b)
+	if a.cluster.Stats().Reconnects == 0 {
+		t.Fatalf("A's stats after the silence: %+v", a.cluster.Stats())
+	}
+	if err := b.io.Of("/chat").To("x").Emit("after"); err != nil {
+		t.Fatal(err)
+	}
+	a1.expect("after")
+	// "local" was written to A's publishing connection before the silence
+	// was noticed: it may reach B late, once Redis answers again.
+	if ev := b1.next(); ev.name == "local" {
+		b1.expect("after")
+	} else if ev.name != "after" {
+		t.Fatalf("b1 got %q, want after", ev.name)
+	}
 }

@@ -25,8 +25,10 @@
 // other nodes fail with ErrUnavailable or, when answers are missing,
 // ErrTimeout. Ready and Ping tell a readiness probe.
 //
-// Known limits: a connection to Redis that dies without a reset (a
-// blackholed host) is noticed by TCP keepalive, not at once; integers
+// A subscription that goes silent without a reset (a host gone from the
+// network) is noticed by a PING unanswered within HealthInterval, and
+// replaced. Known limits: a message being written when Redis went silent
+// may arrive late rather than be lost; integers
 // beyond 2^53 cross as notepack writes them (wrapped above 2^64), as
 // between Node nodes; a Parley socket's handshake, as other nodes'
 // fetchSockets see it, has no host header (Go keeps it out of the header
@@ -38,6 +40,6 @@
 // are delivered on it; server-side emit handlers run on goroutines of
 // their own, at most 64 at once), and the publisher, which sends queued
 // messages in order, pipelined. Publishing never blocks the caller. All
-// methods are safe for concurrent use. Lock order: Cluster.mu and
-// adapter.mu are never held together.
+// methods are safe for concurrent use. Lock order: Cluster.mu, Cluster.psMu
+// and adapter.mu are never held together.
 package redisadapter
