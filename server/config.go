@@ -119,6 +119,14 @@ type Config struct {
 	// Production refuses.
 	AdminUser         string
 	AdminPasswordHash string
+	// RedisURL joins a cluster of nodes on one Redis
+	// (redis://[user:password@]host:port/db): every namespace uses the Redis
+	// adapter, wire-compatible with Node's @socket.io/redis-adapter. Empty:
+	// a single node, no Redis needed.
+	RedisURL string
+	// RedisPrefix starts the cluster's channel names, as the key option of
+	// Node's adapter. Default "socket.io".
+	RedisPrefix string
 	// Logger receives the server's logs. Nil discards them.
 	Logger *slog.Logger
 }

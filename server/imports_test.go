@@ -52,6 +52,7 @@ func TestImportBoundaries(t *testing.T) {
 		"internal/sse":         {"core", "events", "internal/auth", "internal/httpapi"},
 		"socketio":             {"engineio", "rooms", "namespaces", "events"},
 		"internal/admin":       {"socketio", "golang.org/x/crypto/bcrypt"},
+		"redisadapter":         {"socketio", "github.com/redis/go-redis/v9"},
 	}
 	seen := 0
 	for _, p := range pkgs {

@@ -16,6 +16,7 @@ import (
 	"github.com/parley-rt/parley/internal/httpapi"
 	"github.com/parley-rt/parley/internal/sse"
 	"github.com/parley-rt/parley/internal/telemetry"
+	"github.com/parley-rt/parley/redisadapter"
 	"github.com/parley-rt/parley/socketio"
 )
 
@@ -34,6 +35,7 @@ type Server struct {
 	// allowOrigin is the CORS origin check shared by every endpoint.
 	allowOrigin func(string) bool
 	closer      []func(context.Context) error // run by Shutdown, in order
+	cluster     *redisadapter.Cluster         // nil on a single node (cluster.go)
 
 	mu          sync.Mutex
 	http        *http.Server
@@ -65,8 +67,12 @@ func New(cfg Config) (*Server, error) {
 	if cfg.RecoveryDuration > 0 {
 		scfg.Recovery = &socketio.RecoveryConfig{MaxDisconnectionDuration: cfg.RecoveryDuration}
 	}
+	if err := s.setupCluster(&scfg); err != nil {
+		return nil, err
+	}
 	io, err := socketio.New(scfg)
 	if err != nil {
+		_ = s.runClosers(context.Background()) // the engine error is the one to report
 		return nil, fmt.Errorf("socket.io: %w", err)
 	}
 	s.io = io

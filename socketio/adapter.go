@@ -69,6 +69,11 @@ func (a *memoryAdapter) Add(s *Socket, rooms ...string) { a.index.Add(s.id, s, r
 func (a *memoryAdapter) Remove(id, room string) bool    { return a.index.Remove(id, room) }
 func (a *memoryAdapter) RemoveAll(s *Socket)            { a.index.RemoveAllIf(s.id, s) }
 func (a *memoryAdapter) RoomsOf(id string) []string     { return a.index.RoomsOf(id) }
+
+// HasRoom reports whether a local socket is in room (or is named room); a
+// multi-node adapter skips other nodes' broadcasts to rooms it lacks.
+func (a *memoryAdapter) HasRoom(room string) bool { return a.index.Size(room) > 0 }
+
 func (a *memoryAdapter) ServerSideEmit(string, []any) error {
 	return nil
 }

@@ -55,17 +55,23 @@ func (b BroadcastOperator) Timeout(d time.Duration) BroadcastOperator { b.timeou
 func (b BroadcastOperator) Emit(event string, args ...any) error {
 	n := b.nsp
 	if n.recovery != nil && !b.volatile {
-		return n.emitRecorded(event, args, b.rooms, b.except, func(frames []*engineio.Frame) error {
+		err := n.emitRecorded(event, args, b.rooms, b.except, func(frames []*engineio.Frame) error {
 			b.deliver(frames, nil)
 			return nil
 		})
+		if err != nil {
+			return err
+		}
+		// Other nodes record the event with offsets of their own; the
+		// publish goes out after the emit lock is released.
+		return b.publish(event, args)
 	}
 	frames, err := encodePacket(PacketEvent, n.name, noID, []any{event}, args)
 	if err != nil {
 		return err
 	}
 	b.deliver(frames, nil)
-	return nil
+	return b.publish(event, args)
 }
 
 // deliver hands frames to the adapter for every selected socket; register,
@@ -83,6 +89,9 @@ func (b BroadcastOperator) EmitWithAck(ctx context.Context, event string, args .
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, b.timeout)
 		defer cancel()
+	}
+	if ca, ok := b.cluster(); ok {
+		return b.emitWithAckCluster(ctx, ca, event, args)
 	}
 	n := b.nsp
 	id := n.ackID.Add(1) - 1
@@ -147,20 +156,29 @@ func (c *collector) finish() {
 	}
 }
 
-// FetchSockets returns the selected local sockets.
+// FetchSockets returns the selected local sockets; FetchAllSockets
+// returns those of every node.
 func (b BroadcastOperator) FetchSockets() []*Socket {
 	return b.nsp.localSockets(b.rooms, b.except)
 }
 
-// SocketsJoin makes the selected sockets join rooms.
+// SocketsJoin makes the selected sockets join rooms, on every node of a
+// multi-node adapter unless Local.
 func (b BroadcastOperator) SocketsJoin(rooms ...string) {
+	if ca, ok := b.cluster(); ok {
+		ca.AddSockets(b.options(), rooms)
+	}
 	for _, s := range b.FetchSockets() {
 		s.Join(rooms...)
 	}
 }
 
-// SocketsLeave makes the selected sockets leave rooms.
+// SocketsLeave makes the selected sockets leave rooms, on every node of a
+// multi-node adapter unless Local.
 func (b BroadcastOperator) SocketsLeave(rooms ...string) {
+	if ca, ok := b.cluster(); ok {
+		ca.DelSockets(b.options(), rooms)
+	}
 	for _, s := range b.FetchSockets() {
 		for _, r := range rooms {
 			s.Leave(r)
@@ -168,9 +186,13 @@ func (b BroadcastOperator) SocketsLeave(rooms ...string) {
 	}
 }
 
-// DisconnectSockets disconnects the selected sockets; with close, their
-// whole connections are closed.
+// DisconnectSockets disconnects the selected sockets, on every node of a
+// multi-node adapter unless Local; with close, their whole connections are
+// closed.
 func (b BroadcastOperator) DisconnectSockets(close bool) {
+	if ca, ok := b.cluster(); ok {
+		ca.DisconnectSockets(b.options(), close)
+	}
 	for _, s := range b.FetchSockets() {
 		s.Disconnect(close)
 	}

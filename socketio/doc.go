@@ -9,6 +9,10 @@
 // multiplexed on it. A namespace keeps membership in its Adapter (the
 // in-memory one by default; a multi-node adapter can replace it). A
 // broadcast is encoded once into engine frames that every recipient shares.
+// With a ClusterAdapter (package redisadapter), the broadcast operator also
+// forwards broadcasts, acknowledgement requests, SocketsJoin/Leave and
+// DisconnectSockets to the other nodes, and FetchAllSockets,
+// ServerSideEmit, AllRooms and ServerCount span them (cluster.go).
 //
 // Concurrency: one socket's event handlers and its disconnect handlers run
 // one at a time, in arrival order, on a short-lived dispatcher goroutine

@@ -32,6 +32,8 @@ type Namespace struct {
 	middlewares []Middleware
 	onConn      []func(*Socket)
 	observers   atomic.Pointer[[]RoomObserver] // copy on write under mu
+	// serverEvents are the handlers of other nodes' server-side emits.
+	serverEvents map[string]ServerEventHandler
 
 	adapter  Adapter
 	ackID    atomic.Int64

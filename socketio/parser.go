@@ -326,6 +326,12 @@ func appendValue(dst []byte, v any, buffers *[][]byte) ([]byte, error) {
 		return append(dst, x...), nil
 	case string:
 		return appendString(dst, x), nil
+	case rawElems:
+		if len(x.buffers) > 0 && len(*buffers) > 0 {
+			return dst, fmt.Errorf("socketio: pre-encoded arguments must come before other attachments")
+		}
+		*buffers = append(*buffers, x.buffers...)
+		return append(dst, x.json...), nil
 	case []byte:
 		dst = append(dst, `{"_placeholder":true,"num":`...)
 		dst = strconv.AppendInt(dst, int64(len(*buffers)), 10)

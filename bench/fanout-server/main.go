@@ -5,6 +5,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/parley-rt/parley/engineio"
 	"github.com/parley-rt/parley/internal/serve"
+	"github.com/parley-rt/parley/redisadapter"
 	"github.com/parley-rt/parley/socketio"
 )
 
@@ -29,15 +31,30 @@ func main() {
 func run() error {
 	addr := flag.String("addr", "127.0.0.1:3100", "listen address")
 	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this address (profiling runs only)")
+	redisURL := flag.String("redis-url", "", "join a cluster on this Redis (the Redis adapter); empty: a single node")
 	flag.Parse()
 	if *pprofAddr != "" {
 		go func() { _ = http.ListenAndServe(*pprofAddr, nil) }() // profiling aid; its failure only loses the profile
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	io, err := socketio.New(socketio.Config{
+	cfg := socketio.Config{
 		Engine: engineio.Config{CORS: engineio.CORS{AllowOrigin: func(string) bool { return true }}},
 		Logger: logger,
-	})
+	}
+	if *redisURL != "" {
+		cluster, err := redisadapter.New(redisadapter.Config{URL: *redisURL, Logger: logger})
+		if err != nil {
+			return err
+		}
+		cluster.Start()
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = cluster.Close(ctx) // the process is exiting
+		}()
+		cfg.Adapter = cluster.Adapter
+	}
+	io, err := socketio.New(cfg)
 	if err != nil {
 		return err
 	}

@@ -77,7 +77,11 @@ const (
 
 // dialConfig says where and how clients connect.
 type dialConfig struct {
-	addr      string   // host:port of the server
+	addr string // host:port of the server
+	// recvAddrs, when set, spread the first recvCount clients (the
+	// receivers) over these servers, round robin; the others use addr.
+	recvAddrs []string
+	recvCount int
 	srcIPs    []net.IP // local addresses to spread connections over; nil = kernel's choice
 	timeout   time.Duration
 	deadline  time.Time   // hard stop for every read and write (bounds the run)
@@ -189,7 +193,11 @@ func dialWebsocket(ctx context.Context, cfg dialConfig, id int) (*wsConn, error)
 			return nd.DialContext(ctx, network, addr)
 		},
 	}
-	nc, br, _, err := d.Dial(ctx, "ws://"+cfg.addr+"/socket.io/?EIO=4&transport=websocket")
+	addr := cfg.addr
+	if len(cfg.recvAddrs) > 0 && id < cfg.recvCount {
+		addr = cfg.recvAddrs[id%len(cfg.recvAddrs)]
+	}
+	nc, br, _, err := d.Dial(ctx, "ws://"+addr+"/socket.io/?EIO=4&transport=websocket")
 	if err != nil {
 		return nil, fmt.Errorf("dial: %w", err)
 	}

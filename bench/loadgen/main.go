@@ -37,6 +37,7 @@ import (
 // config holds every flag; zero values mean "the scenario's default".
 type config struct {
 	addr        string
+	recvAddrs   []string
 	transport   string
 	scenario    string
 	label       string
@@ -67,6 +68,8 @@ func main() {
 	var cfg config
 	var rates string
 	flag.StringVar(&cfg.addr, "addr", "127.0.0.1:3001", "server host:port")
+	var recvAddrs string
+	flag.StringVar(&recvAddrs, "receiver-addrs", "", "fanout/latency over WebSocket: comma-separated servers the receivers are spread over, round robin (a cluster); senders use -addr")
 	flag.StringVar(&cfg.transport, "transport", transportWebsocket, "websocket | polling (Engine.IO HTTP long-polling, at most 9500 clients)")
 	flag.StringVar(&cfg.scenario, "scenario", "fanout", "fanout | latency | idle | echo | chat | persist")
 	flag.StringVar(&cfg.label, "label", "", "server name recorded in the RESULT line")
@@ -91,6 +94,11 @@ func main() {
 	flag.StringVar(&cfg.report, "report", "", "print the comparison table for a results directory and exit")
 	flag.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write the load generator's CPU profile to this file (to see where a LOADGEN-BOUND run spends its time)")
 	flag.Parse()
+	for _, a := range strings.Split(recvAddrs, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			cfg.recvAddrs = append(cfg.recvAddrs, a)
+		}
+	}
 
 	if cfg.report != "" {
 		if err := printReport(os.Stdout, cfg.report); err != nil {
@@ -135,6 +143,9 @@ func main() {
 	res["transport"] = cfg.transport
 	res["server"] = cfg.label
 	res["addr"] = cfg.addr
+	if len(cfg.recvAddrs) > 0 {
+		res["receiverAddrs"] = cfg.recvAddrs
+	}
 	if err != nil {
 		res["error"] = err.Error()
 		log.Printf("error: %v", err)
@@ -203,6 +214,8 @@ func (cfg config) dialCfg(total int) dialConfig {
 	}
 	dc := dialConfig{
 		addr:      cfg.addr,
+		recvAddrs: cfg.recvAddrs,
+		recvCount: cfg.receivers,
 		srcIPs:    ips,
 		timeout:   cfg.dialTimeout,
 		deadline:  time.Now().Add(cfg.maxTime + 5*time.Second),

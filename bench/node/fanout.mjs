@@ -5,7 +5,9 @@
 //   "message" (any args) is re-broadcast to the room, excluding the sender;
 //   "echo" (any args, ack) is acked with the same args.
 //
-// Usage: node fanout.mjs [--port N] [--host H]   (or PORT / HOST env)
+// Usage: node fanout.mjs [--port N] [--host H] [--redis-url URL]   (or PORT / HOST env)
+// With --redis-url the server joins a cluster through @socket.io/redis-adapter
+// (classic pub/sub, redis@4 clients), as Parley's fanout-server --redis-url.
 // GET /healthz -> 200.
 import { createServer } from "node:http";
 import { Server } from "socket.io";
@@ -15,8 +17,21 @@ const { values } = parseArgs({
   options: {
     port: { type: "string", default: process.env.PORT ?? "3001" },
     host: { type: "string", default: process.env.HOST ?? "127.0.0.1" },
+    "redis-url": { type: "string" },
   },
 });
+
+let adapter;
+if (values["redis-url"]) {
+  const { createAdapter } = await import("@socket.io/redis-adapter");
+  const { createClient } = await import("redis");
+  const pub = createClient({ url: values["redis-url"] });
+  const sub = pub.duplicate();
+  pub.on("error", (err) => console.error("redis pub:", err.message));
+  sub.on("error", (err) => console.error("redis sub:", err.message));
+  await Promise.all([pub.connect(), sub.connect()]);
+  adapter = createAdapter(pub, sub);
+}
 
 const httpServer = createServer((req, res) => {
   if (req.url === "/healthz") {
@@ -28,7 +43,7 @@ const httpServer = createServer((req, res) => {
   res.end();
 });
 
-const io = new Server(httpServer);
+const io = new Server(httpServer, adapter ? { adapter } : {});
 
 io.of("/chat").on("connection", (socket) => {
   const room = socket.handshake.auth?.room;

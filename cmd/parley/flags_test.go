@@ -152,3 +152,20 @@ func TestOperationsFlags(t *testing.T) {
 		t.Fatalf("PARLEY_ADMIN_UI: %+v %v", cfg, err)
 	}
 }
+
+func TestParseFlagsRedis(t *testing.T) {
+	t.Parallel()
+	cfg, _, err := parseFlags(nil, func(string) string { return "" })
+	if err != nil || cfg.RedisURL != "" || cfg.RedisPrefix != "socket.io" {
+		t.Fatalf("defaults: %q %q %v", cfg.RedisURL, cfg.RedisPrefix, err)
+	}
+	env := map[string]string{"PARLEY_REDIS_URL": "redis://127.0.0.1:6379/0", "PARLEY_REDIS_PREFIX": "app"}
+	cfg, _, err = parseFlags(nil, func(k string) string { return env[k] })
+	if err != nil || cfg.RedisURL != env["PARLEY_REDIS_URL"] || cfg.RedisPrefix != "app" {
+		t.Fatalf("env: %q %q %v", cfg.RedisURL, cfg.RedisPrefix, err)
+	}
+	cfg, _, err = parseFlags([]string{"--redis-url", "redis://h:1/2", "--redis-prefix", "x"}, func(k string) string { return env[k] })
+	if err != nil || cfg.RedisURL != "redis://h:1/2" || cfg.RedisPrefix != "x" {
+		t.Fatalf("flags: %q %q %v", cfg.RedisURL, cfg.RedisPrefix, err)
+	}
+}

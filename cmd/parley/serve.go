@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/parley-rt/parley/namespaces/ratelimit"
 	"github.com/parley-rt/parley/server"
 )
@@ -31,6 +33,7 @@ func runServer(args []string, logger *slog.Logger) error {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, opts))
 	}
 	cfg.Logger = logger
+	redis.SetLogger(redisLogger{logger}) // go-redis logs through a package-level logger
 	srv, err := server.New(cfg)
 	if err != nil {
 		return err
@@ -108,6 +111,8 @@ func parseFlags(args []string, getenv func(string) string) (server.Config, loggi
 	dur(&cfg.AbuseWindow, "abuse-window", "PARLEY_ABUSE_WINDOW", 10*time.Second, "a socket at 10x an event's rate limit for this long is disconnected")
 	str(&maxRooms, "max-rooms-per-socket", "PARLEY_MAX_ROOMS_PER_SOCKET", "100", "chat rooms one socket may be in")
 	str(&maxConns, "max-connections-per-user", "PARLEY_MAX_CONNECTIONS_PER_USER", "20", "sockets one user may have across namespaces and tabs")
+	str(&cfg.RedisURL, "redis-url", "PARLEY_REDIS_URL", "", "Redis of a cluster of nodes, redis://host:port/db (wire-compatible with @socket.io/redis-adapter); empty: a single node")
+	str(&cfg.RedisPrefix, "redis-prefix", "PARLEY_REDIS_PREFIX", "socket.io", "prefix of the cluster's Redis channels")
 	if err := fs.Parse(args); err != nil {
 		return cfg, logging{}, err
 	}

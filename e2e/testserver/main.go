@@ -36,6 +36,8 @@ func run() error {
 	connectTimeout := flag.Int("connect-timeout", 1000, "connectTimeout in ms")
 	recovery := flag.Bool("recovery", false, "enable connection state recovery")
 	verbose := flag.Bool("v", false, "debug logging")
+	var cl clusterFlags
+	cl.register()
 	flag.Parse()
 
 	level := slog.LevelWarn
@@ -51,11 +53,17 @@ func run() error {
 	if *recovery {
 		cfg.Recovery = &socketio.RecoveryConfig{MaxDisconnectionDuration: 5 * time.Second, SkipMiddlewares: true}
 	}
+	closeCluster, err := cl.setup(&cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer closeCluster()
 	io, err := socketio.New(cfg)
 	if err != nil {
 		return err
 	}
 	setup(io)
+	cl.handlers(io)
 
 	// The harness reads the bound address from this line (--addr may name
 	// port 0), so it is printed whatever the log level.
@@ -198,8 +206,9 @@ func setup(io *socketio.Server) {
 				op = op.To(*room)
 			}
 			ids := []string{}
-			for _, x := range op.FetchSockets() {
-				ids = append(ids, x.ID())
+			all, _ := op.FetchAllSockets(s.Context()) // a cluster request that timed out lists what answered
+			for _, x := range all {
+				ids = append(ids, x.ID)
 			}
 			slices.Sort(ids)
 			reply(ack, ids)
