@@ -7,7 +7,6 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -150,12 +149,33 @@ func (ch *Chat) notify(f func(Observer)) {
 	}
 }
 
-// roomKey is the adapter room of the chat room name. The "#" prefix cannot
-// occur in a socket id, so no chat room is a socket's private room. No
-// other package knows this encoding.
-func roomKey(name string) string { return roomPrefix + name }
+// roomKey is the adapter room of the chat room name: the name itself, so
+// that Node nodes of a mixed cluster and @socket.io/redis-emitter address a
+// chat room as io.of("/chat").to(name). A name that could be taken for a
+// socket id (its private room) is refused by checkRoom. No other package
+// needs to know more than that.
+func roomKey(name string) string { return name }
 
-const roomPrefix = "#"
+// isChatRoom reports whether the adapter room key of socket c is a chat
+// room: every room but the socket's own id room.
+func isChatRoom(c namespaces.Conn, key string) bool { return key != c.ID() }
+
+// socketIDLike matches the names a socket id can take: 20 characters of
+// the URL-safe base64 alphabet (15 random bytes, in Parley and in Node's
+// socket.io alike).
+func socketIDLike(name string) bool {
+	if len(name) != 20 {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		switch b := name[i]; {
+		case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9', b == '-', b == '_':
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 func (ch *Chat) roomLock(key string) *sync.Mutex {
 	h := fnv.New32a()
@@ -170,8 +190,8 @@ func (ch *Chat) roomsOf(c namespaces.Conn) []string {
 	}
 	var out []string
 	for _, key := range c.Rooms() {
-		if name, ok := strings.CutPrefix(key, roomPrefix); ok {
-			out = append(out, name)
+		if isChatRoom(c, key) {
+			out = append(out, key)
 		}
 	}
 	return out
@@ -191,10 +211,14 @@ func (ch *Chat) userPresent(key, userID, exceptID string) bool {
 	return false
 }
 
-// Members returns the distinct users in a room, sorted by id.
+// Members returns the distinct users in a room, sorted by id; none for a
+// name that could be a socket id (whose adapter room is that socket's).
 func (ch *Chat) Members(room string) []events.UserRef {
 	seen := map[string]bool{}
 	out := []events.UserRef{}
+	if socketIDLike(room) {
+		return out
+	}
 	for _, c := range ch.cfg.Rooms.Sockets(roomKey(room)) {
 		if u, ok := namespaces.User(c); ok && !seen[u.ID] {
 			seen[u.ID] = true
@@ -211,6 +235,11 @@ func CheckRoom(name string) error { return checkRoom(name) }
 func checkRoom(name string) error {
 	if err := rooms.Validate(name); err != nil {
 		return events.Errorf(events.CodeBadRequest, "invalid room name: 1 to %d characters of A-Z a-z 0-9 _ . : -, not only dots", events.MaxRoomNameChars)
+	}
+	if socketIDLike(name) {
+		// A chat room is the adapter room of its name, and a socket's
+		// private room is its id: such a name would reach a socket.
+		return events.NewError(events.CodeBadRequest, "invalid room name: 20 characters of A-Z a-z 0-9 _ - could be taken for a socket id")
 	}
 	return nil
 }

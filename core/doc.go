@@ -16,8 +16,11 @@
 //     namespaces.Conn; its identity is the one the connection middleware
 //     recorded (namespaces.IdentityOf).
 //
-// How a chat room is addressed on the adapter is known to this package
-// alone (roomKey).
+// A chat room is the adapter room of its plain name (roomKey), so Node
+// nodes of a mixed cluster and @socket.io/redis-emitter publishers address
+// it as io.of("/chat").to(name); a name that could be taken for a socket id
+// (20 characters of URL-safe base64: a socket's private room) is refused
+// as bad_request wherever a room is named. No other package needs more.
 //
 // # Chat
 //

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
-	"strings"
 	"sync"
 
 	"github.com/parley-rt/parley/events"
@@ -44,7 +43,7 @@ func (s *Session) in(key string) bool { return slices.Contains(s.c.Rooms(), key)
 func (s *Session) roomCount() int {
 	n := 0
 	for _, r := range s.c.Rooms() {
-		if strings.HasPrefix(r, roomPrefix) {
+		if isChatRoom(s.c, r) {
 			n++
 		}
 	}
@@ -149,10 +148,10 @@ func (s *Session) join(room, key string) (bool, error) {
 // must hear that its user is back (the disconnect announced userLeft).
 func (s *Session) resume() {
 	for _, key := range s.c.Rooms() {
-		room, ok := strings.CutPrefix(key, roomPrefix)
-		if !ok {
+		if !isChatRoom(s.c, key) {
 			continue
 		}
+		room := key
 		mu := s.ch.roomLock(key)
 		mu.Lock()
 		s.mu.Lock()

@@ -108,7 +108,7 @@ func (a *Admin) act(event string, args *socketio.Args) {
 		return
 	}
 	a.cfg.Logger.Info("admin: action", "event", event, "nsp", act.nsp, "filter", act.filter, "room", act.room)
-	filter := adapterRoom(n, a.cfg.ChatNamespace, act.filter)
+	filter := act.filter
 	switch event {
 	case evEmit:
 		b := n.Except() // the whole namespace
@@ -119,12 +119,12 @@ func (a *Admin) act(event string, args *socketio.Args) {
 			a.cfg.Logger.Warn("admin: emit action failed", "nsp", act.nsp, "event", act.name, "err", err)
 		}
 	case evJoin:
-		room := adapterRoom(n, a.cfg.ChatNamespace, act.room)
+		room := act.room
 		for _, s := range selectSockets(n, filter) {
 			s.Join(room)
 		}
 	case evLeave:
-		room := adapterRoom(n, a.cfg.ChatNamespace, act.room)
+		room := act.room
 		for _, s := range selectSockets(n, filter) {
 			s.Leave(room)
 		}

@@ -41,9 +41,6 @@ type Config struct {
 	// Path is the Socket.IO endpoint's path, shown in handshake URLs.
 	// Default "/socket.io/".
 	Path string
-	// ChatNamespace is the namespace whose chat rooms the core keeps under
-	// a prefix on the adapter (see rooms.go). Default "/chat".
-	ChatNamespace string
 	// StatsInterval is the time between server_stats. Default 2s, as Node's.
 	StatsInterval time.Duration
 	// SessionTTL is how long a login's session id lets the UI reconnect
@@ -89,9 +86,6 @@ func New(cfg Config) (*Admin, error) {
 	}
 	if cfg.Path == "" {
 		cfg.Path = "/socket.io/"
-	}
-	if cfg.ChatNamespace == "" {
-		cfg.ChatNamespace = "/chat"
 	}
 	if cfg.StatsInterval <= 0 {
 		cfg.StatsInterval = 2 * time.Second
@@ -154,10 +148,10 @@ func (a *Admin) instrument(n *socketio.Namespace) {
 	n.OnConnection(a.onConnection)
 	n.ObserveRooms(socketio.RoomObserver{
 		Joined: func(s *socketio.Socket, room string) {
-			a.emit(evRoomJoined, n.Name(), plainRoom(room), s.ID(), jsDate(a.now()))
+			a.emit(evRoomJoined, n.Name(), room, s.ID(), jsDate(a.now()))
 		},
 		Left: func(s *socketio.Socket, room string) {
-			a.emit(evRoomLeft, n.Name(), plainRoom(room), s.ID(), jsDate(a.now()))
+			a.emit(evRoomLeft, n.Name(), room, s.ID(), jsDate(a.now()))
 		},
 	})
 }

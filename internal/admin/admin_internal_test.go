@@ -258,28 +258,6 @@ func TestDecodeAction(t *testing.T) {
 	}
 }
 
-func TestRoomNames(t *testing.T) {
-	t.Parallel()
-	sio := newIO(t)
-	chat, other := sio.Of("/chat"), sio.Of("/other")
-	for _, tc := range []struct {
-		n          *socketio.Namespace
-		name, want string
-	}{
-		{chat, "lobby", "#lobby"},
-		{chat, "", ""},
-		{chat, "#lobby", "#lobby"},
-		{other, "lobby", "lobby"},
-	} {
-		if got := adapterRoom(tc.n, "/chat", tc.name); got != tc.want {
-			t.Errorf("adapterRoom(%s, %q) = %q, want %q", tc.n.Name(), tc.name, got, tc.want)
-		}
-	}
-	if plainRoom("#lobby") != "lobby" || plainRoom("AbC_12") != "AbC_12" {
-		t.Error("plainRoom")
-	}
-}
-
 func TestJSDate(t *testing.T) {
 	t.Parallel()
 	b, err := json.Marshal(jsDate(time.Date(2026, 12, 7, 21, 43, 6, 123_456_789, time.FixedZone("x", 3600))))

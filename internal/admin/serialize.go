@@ -22,10 +22,9 @@ var secretHeaders = map[string]bool{"authorization": true, "cookie": true, "prox
 
 // serialize describes a local socket as the UI shows it.
 func (a *Admin) serialize(s *socketio.Socket) Socket {
+	// Chat rooms are adapter rooms of their plain names (package core), so
+	// the UI shows them as they are, as it shows a Node node's.
 	rooms := s.Rooms()
-	for i, r := range rooms {
-		rooms[i] = plainRoom(r)
-	}
 	return Socket{
 		ID:        s.ID(),
 		ClientID:  clientID(s),

@@ -227,22 +227,34 @@ func TestJoinRoomRejects(t *testing.T) {
 	}
 }
 
-// A client must not reach another socket's private id room by naming it.
+// A chat room is the adapter room of its name, and a socket's private room
+// is its id: a client must not reach another socket's id room by naming it,
+// so names that could be socket ids (20 characters of URL-safe base64, in
+// Parley and in Node) are refused.
 func TestJoinRoomCannotJoinSocketRoom(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
-	victim := e.connect(t, "victim", "v")
+	const victimID = "Vq3_x-9ZbT0aKk2LmNoP" // shaped like a real socket id
+	victim := e.connect(t, victimID, "v")
 	spy := e.connect(t, "spy", "s")
-	res := join(t, spy, "victim")
-	if !slices.Equal(res.Members, []events.UserRef{user("s")}) {
-		t.Fatalf("members %v", res.Members)
+	for _, room := range []string{victimID, "AAAAAAAAAAAAAAAAAAAA", "a-b_c-d_e-f_g-h_i-j_"} {
+		if got := mustFail(t, spy, events.JoinRoom, events.JoinRoomRequest{Room: room}, events.CodeBadRequest); !strings.Contains(got.Message, "socket id") {
+			t.Fatalf("join %q: %q", room, got.Message)
+		}
+	}
+	// 19 or 21 characters, or a "." or ":" in them, cannot be an id.
+	for _, room := range []string{"AAAAAAAAAAAAAAAAAAA", "AAAAAAAAAAAAAAAAAAAAA", "AAAAAAAAA.AAAAAAAAAA", "lobby"} {
+		join(t, spy, room)
 	}
 	if err := victim.Emit("private", "secret"); err != nil {
 		t.Fatal(err)
 	}
-	_ = e.ns.To("victim").Emit("private", "secret") // to the victim's id room
+	_ = e.ns.To(victimID).Emit("private", "secret") // to the victim's id room
 	if got := spy.ReceivedEvent("private"); len(got) != 0 {
 		t.Fatalf("spy received %v", got)
+	}
+	if len(e.chat.Members(victimID)) != 0 {
+		t.Fatalf("members of the id room %v", e.chat.Members(victimID))
 	}
 }
 
