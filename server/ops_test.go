@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -38,6 +39,9 @@ func TestMetricsOnMainListener(t *testing.T) {
 		`parley_connected_clients{transport="polling"}`,
 		`parley_sockets{namespace="/chat"} 0`,
 		"parley_sse_streams 0",
+		`parley_packets_received_total{namespace="/chat"}`,
+		`parley_packets_sent_total{namespace="/chat"}`,
+		"parley_broadcast_deliveries_total",
 		"parley_presence_online_users 0",
 		"go_goroutines",
 		"process_resident_memory_bytes",
@@ -150,5 +154,45 @@ func TestConnectionLog(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), tok) || strings.Contains(logs.String(), secret) {
 		t.Fatal("a token or the key reached the log")
+	}
+}
+
+// The engine counters move with the traffic: a message to a room of two
+// is one packet received and one broadcast delivery (the sender's own copy
+// is its ack).
+func TestMetricsCountTraffic(t *testing.T) {
+	t.Parallel()
+	_, ts := start(t, server.Config{})
+	a := mustDial(t, ts.URL, "/chat", map[string]string{"userId": "a", "name": "A"})
+	defer a.close()
+	b := mustDial(t, ts.URL, "/chat", map[string]string{"userId": "b", "name": "B"})
+	defer b.close()
+	a.callInto("joinRoom", map[string]string{"room": "r"}, nil)
+	b.callInto("joinRoom", map[string]string{"room": "r"}, nil)
+	metric := func(name string) string {
+		_, body, _ := do(t, "GET", ts.URL+"/metrics", "", "")
+		for _, l := range strings.Split(body, "\n") {
+			if strings.HasPrefix(l, name+" ") {
+				return strings.TrimPrefix(l, name+" ")
+			}
+		}
+		return ""
+	}
+	before := metric("parley_broadcast_deliveries_total")
+	recvBefore := metric(`parley_packets_received_total{namespace="/chat"}`)
+	a.callInto("chatMessage", map[string]string{"room": "r", "content": "hi"}, nil)
+	b.next(waitCtx(t), "newChatMessage", nil)
+	after := metric("parley_broadcast_deliveries_total")
+	recvAfter := metric(`parley_packets_received_total{namespace="/chat"}`)
+	if before == "" || after == "" || recvBefore == "" || recvAfter == "" {
+		t.Fatalf("missing metrics: %q %q %q %q", before, after, recvBefore, recvAfter)
+	}
+	var nb, na, rb, ra float64
+	_, _ = fmt.Sscan(before, &nb)
+	_, _ = fmt.Sscan(after, &na)
+	_, _ = fmt.Sscan(recvBefore, &rb)
+	_, _ = fmt.Sscan(recvAfter, &ra)
+	if na-nb != 1 || ra-rb != 1 {
+		t.Fatalf("deliveries %v -> %v, received %v -> %v; want +1 each", nb, na, rb, ra)
 	}
 }

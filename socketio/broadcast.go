@@ -77,7 +77,9 @@ func (b BroadcastOperator) Emit(event string, args ...any) error {
 // deliver hands frames to the adapter for every selected socket; register,
 // when set, is called for each local recipient first.
 func (b BroadcastOperator) deliver(frames []*engineio.Frame, register func(*Socket)) int {
-	return b.nsp.adapter.Broadcast(frames, BroadcastOptions{Rooms: b.rooms, Except: b.except, Volatile: b.volatile, Local: b.local}, register)
+	n := b.nsp.adapter.Broadcast(frames, BroadcastOptions{Rooms: b.rooms, Except: b.except, Volatile: b.volatile, Local: b.local}, register)
+	b.nsp.stats.broadcast(n)
+	return n
 }
 
 // EmitWithAck sends the event to every selected socket and waits for each

@@ -38,6 +38,7 @@ type Namespace struct {
 	adapter  Adapter
 	ackID    atomic.Int64
 	recovery *recoveryStore
+	stats    nsStats
 }
 
 func newNamespace(srv *Server, name string, parent *Namespace) *Namespace {

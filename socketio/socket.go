@@ -275,6 +275,7 @@ func (s *Socket) dropAck(id int64) {
 }
 
 func (s *Socket) sendFrames(frames []*engineio.Frame) error {
+	s.nsp.stats.sent.Add(1)
 	if len(frames) == 1 {
 		return s.client.sess.Send(frames[0])
 	}
@@ -421,6 +422,7 @@ func (s *Socket) safely(what string, fn func()) {
 
 // runEvent runs the middlewares and the handler of one event packet.
 func (s *Socket) runEvent(p *Packet) {
+	s.nsp.stats.received.Add(1)
 	raw, err := SplitArray(p.Data)
 	if err != nil || len(raw) == 0 {
 		return // Decode validated the shape already
@@ -491,6 +493,7 @@ func (s *Socket) ackFunc(id int64) AckFunc {
 
 // onAck delivers a client's acknowledgement to its waiter.
 func (s *Socket) onAck(p *Packet) {
+	s.nsp.stats.received.Add(1)
 	s.mu.Lock()
 	fn := s.acks[p.ID]
 	delete(s.acks, p.ID)

@@ -42,6 +42,9 @@ type Sources struct {
 //
 //	parley_connected_clients{transport}       gauge: Engine.IO connections
 //	parley_sockets{namespace}                 gauge: Socket.IO sockets
+//	parley_packets_received_total{namespace}  counter: events and acks in
+//	parley_packets_sent_total{namespace}      counter: packets queued to sockets
+//	parley_broadcast_deliveries_total         counter: sockets reached by broadcasts
 //	parley_sse_streams                        gauge
 //	parley_presence_online_users              gauge
 //	parley_rate_limited_total{event}          counter
@@ -96,6 +99,28 @@ func New(src *Sources) *Metrics {
 		}
 		return out
 	}))
+	perNamespace := func(f func(socketio.NamespaceStats) uint64) func() map[string]float64 {
+		return func() map[string]float64 {
+			out := make(map[string]float64, len(src.Namespaces))
+			for _, n := range src.Namespaces {
+				out[n.Name()] = float64(f(n.Stats()))
+			}
+			return out
+		}
+	}
+	m.reg.MustRegister(
+		funcMetric("parley_packets_received_total", "Events and acks received by sockets, by namespace.", prometheus.CounterValue, "namespace",
+			perNamespace(func(st socketio.NamespaceStats) uint64 { return st.PacketsReceived })),
+		funcMetric("parley_packets_sent_total", "Packets queued to sockets (one per socket a broadcast reached), by namespace.", prometheus.CounterValue, "namespace",
+			perNamespace(func(st socketio.NamespaceStats) uint64 { return st.PacketsSent })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "parley_broadcast_deliveries_total", Help: "Sockets reached by broadcasts on this node."}, func() float64 {
+			var sum uint64
+			for _, n := range src.Namespaces {
+				sum += n.Stats().BroadcastDeliveries
+			}
+			return float64(sum)
+		}),
+	)
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "parley_sse_streams", Help: "Open server-sent event streams."}, func() float64 {
 		if src.SSEStreams == nil {
 			return 0
@@ -152,19 +177,32 @@ func (m *Metrics) Mux(withPprof bool) *http.ServeMux {
 // gaugeVec is a gauge with one label whose values f computes at scrape
 // time.
 func gaugeVec(name, help, label string, f func() map[string]int) prometheus.Collector {
-	return &funcVec{desc: prometheus.NewDesc(name, help, []string{label}, nil), f: f}
+	return funcMetric(name, help, prometheus.GaugeValue, label, func() map[string]float64 {
+		out := map[string]float64{}
+		for k, v := range f() {
+			out[k] = float64(v)
+		}
+		return out
+	})
+}
+
+// funcMetric is a metric with one label whose values f computes at scrape
+// time: a gauge, or a counter whose source keeps the count.
+func funcMetric(name, help string, kind prometheus.ValueType, label string, f func() map[string]float64) prometheus.Collector {
+	return &funcVec{desc: prometheus.NewDesc(name, help, []string{label}, nil), kind: kind, f: f}
 }
 
 type funcVec struct {
 	desc *prometheus.Desc
-	f    func() map[string]int
+	kind prometheus.ValueType
+	f    func() map[string]float64
 }
 
 func (v *funcVec) Describe(ch chan<- *prometheus.Desc) { ch <- v.desc }
 
 func (v *funcVec) Collect(ch chan<- prometheus.Metric) {
 	for label, n := range v.f() {
-		ch <- prometheus.MustNewConstMetric(v.desc, prometheus.GaugeValue, float64(n), label)
+		ch <- prometheus.MustNewConstMetric(v.desc, v.kind, n, label)
 	}
 }
 
