@@ -33,7 +33,7 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 		writeError(w, CodeBadRequest, "")
 		return
 	}
-	if s.state == stateClosed {
+	if s.state == stateClosed && !(s.peerClosed && !s.noopSent) {
 		s.mu.Unlock()
 		writeError(w, CodeUnknownSID, "")
 		return
@@ -73,6 +73,14 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 		}
 		s.mu.Lock()
 		s.pollWaiting = false
+		if s.transport != transportPolling {
+			// The upgrade completed while the GET was held: the session
+			// is no longer polling's, and the GET is refused like any
+			// that arrives after the upgrade packet.
+			s.mu.Unlock()
+			writeError(w, CodeBadRequest, "")
+			return
+		}
 	}
 	var batch []*Frame
 	if s.transport == transportPolling {
@@ -88,6 +96,9 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 	}
 	closed := s.state == stateClosed
 	peerClosed := s.peerClosed
+	if closed && peerClosed && len(batch) == 0 {
+		s.noopSent = true
+	}
 	s.mu.Unlock()
 
 	final := false
@@ -109,6 +120,7 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 	case closed && peerClosed:
 		// The client closed the session by POST: as in Node, the held GET
 		// is released with a noop, the client needs no close packet back.
+		// Only one GET gets it; the next is refused as unknown.
 		body = frameNoop.pollBytes()
 	case closed:
 		body = frameClose.pollBytes()

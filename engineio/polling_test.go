@@ -208,6 +208,52 @@ func TestPollingClientCloseReleasesHeldPoll(t *testing.T) {
 	}
 }
 
+// TestPollingClientCloseAnswersLateGet checks that a GET reaching the server
+// just after the client's close packet (sent on another connection, it may
+// overtake the GET) gets the noop it would have got had it come first, once,
+// and that the session is then unknown; other requests see it unknown at
+// once, and it counts as closed.
+func TestPollingClientCloseAnswersLateGet(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Config{})
+	c := e.openPolling()
+	r := e.session(c.sid)
+	if status, body := c.post("1"); status != 200 || body != "ok" {
+		t.Fatalf("POST = %d %q, want 200 ok", status, body)
+	}
+	if reason := r.waitClose(t); reason != ReasonTransportClose {
+		t.Fatalf("close reason %q, want %q", reason, ReasonTransportClose)
+	}
+	if n := e.srv.Count(); n != 0 {
+		t.Fatalf("Count = %d after the client's close", n)
+	}
+	if status, body := c.post("4x"); status != 400 || body != `{"code":1,"message":"Session ID unknown"}` {
+		t.Fatalf("POST after close = %d %s", status, body)
+	}
+	if status, body := c.get(); status != 200 || body != "6" {
+		t.Fatalf("late GET = %d %q, want 200 6", status, body)
+	}
+	if status, body := c.get(); status != 400 || body != `{"code":1,"message":"Session ID unknown"}` {
+		t.Fatalf("second GET = %d %s, want unknown sid", status, body)
+	}
+}
+
+// TestPollingLateGetOnlyAfterClientClose checks that only a close the client
+// asked for is answered late: after a parse error the sid is unknown at once.
+func TestPollingLateGetOnlyAfterClientClose(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Config{})
+	c := e.openPolling()
+	r := e.session(c.sid)
+	if status, _ := c.post("abc"); status != 200 {
+		t.Fatalf("POST status %d", status)
+	}
+	r.waitClose(t)
+	if status, _ := c.get(); status != 400 {
+		t.Fatalf("GET after a parse error: %d, want 400", status)
+	}
+}
+
 // TestPollingCloseTravelsAlone checks that a graceful close sends the queued
 // frames first and the close packet in a response of its own.
 func TestPollingCloseTravelsAlone(t *testing.T) {

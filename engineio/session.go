@@ -65,27 +65,31 @@ type Session struct {
 	hs      Handshake
 	handler Handler
 
-	mu          sync.Mutex
-	state       int
-	reason      string // close reason while closing
-	transport   int
-	upgrading   bool
-	queue       []*Frame
-	spare       []*Frame
-	pollWaiting bool
-	pollWake    chan struct{}
-	posting     bool
-	peerClosed  bool // the client sent the close packet
-	ws          net.Conn
-	raw         syscall.RawConn // ws's file descriptor, for writes that must not wait
-	lastWrite   int64           // UnixNano of the last WebSocket write
-	deadline    int64           // UnixNano of ws's write deadline; the writer's alone, like the conn
-	probing     net.Conn        // the upgrade probe's WebSocket, closed with the session
-	writing     bool
-	writerIdle  chan struct{} // closed when writing turns false; made by waitWriterIdle
-	timer       *time.Timer
-	due         time.Time
-	awaitPong   bool
+	mu        sync.Mutex
+	state     int
+	reason    string // close reason while closing
+	transport int
+	upgrading bool // the probe answered 2probe; waiting for 5
+	// probeClaimed is set while a WebSocket holds the session's one upgrade
+	// attempt, from its handshake on: a second one is refused.
+	probeClaimed bool
+	queue        []*Frame
+	spare        []*Frame
+	pollWaiting  bool
+	pollWake     chan struct{}
+	posting      bool
+	peerClosed   bool // the client sent the close packet
+	noopSent     bool // a GET was released with the noop after peerClosed
+	ws           net.Conn
+	raw          syscall.RawConn // ws's file descriptor, for writes that must not wait
+	lastWrite    int64           // UnixNano of the last WebSocket write
+	deadline     int64           // UnixNano of ws's write deadline; the writer's alone, like the conn
+	probing      net.Conn        // the upgrade probe's WebSocket, closed with the session
+	writing      bool
+	writerIdle   chan struct{} // closed when writing turns false; made by waitWriterIdle
+	timer        *time.Timer
+	due          time.Time
+	awaitPong    bool
 
 	// Incoming messages wait in inbox for one short-lived deliverer
 	// goroutine, so the WebSocket reader only reads: its stack, held by
@@ -197,6 +201,7 @@ func (s *Session) writeNow(f *Frame) {
 		s.stopWritingLocked()
 		return
 	}
+	s.srv.goroutines.add()
 	go s.writeLoop(conn) // frames queued meanwhile, or the rest of f
 }
 
@@ -269,6 +274,7 @@ func (s *Session) kickLocked() {
 	case s.transport == transportWebSocket && s.ws != nil:
 		if !s.writing {
 			s.writing = true
+			s.srv.goroutines.add()
 			go s.writeLoop(s.ws)
 		}
 	case s.pollWaiting:
@@ -291,6 +297,7 @@ var iovecs = sync.Pool{New: func() any { return new(net.Buffers) }}
 // writeLoop drains the queue to conn, everything queued in one write, until
 // the queue is empty. It is the only writer of an attached WebSocket.
 func (s *Session) writeLoop(conn net.Conn) {
+	defer s.srv.goroutines.done()
 	bp := iovecs.Get().(*net.Buffers)
 	bufs := *bp
 	defer func() {
@@ -435,7 +442,7 @@ func (s *Session) enqueue(p packet) {
 	s.inbox = append(s.inbox, p)
 	if !s.delivering {
 		s.delivering = true
-		s.srv.delivering.add()
+		s.srv.goroutines.add()
 		go s.deliver()
 	}
 	s.mu.Unlock()
@@ -445,7 +452,7 @@ func (s *Session) enqueue(p packet) {
 // The close marker queued by closeNow comes last: messages that arrived
 // before the close are delivered before OnClose.
 func (s *Session) deliver() {
-	defer s.srv.delivering.done()
+	defer s.srv.goroutines.done()
 	for {
 		s.mu.Lock()
 		batch := s.inbox
@@ -530,6 +537,7 @@ func (s *Session) Close(reason string) {
 	if s.transport == transportWebSocket && s.ws != nil {
 		if !s.writing {
 			s.writing = true
+			s.srv.goroutines.add()
 			go s.writeLoop(s.ws)
 		}
 	} else if s.pollWaiting {
@@ -556,6 +564,10 @@ func (s *Session) closeNow(reason string) {
 	}
 	conn, probing := s.ws, s.probing
 	s.probing = nil
+	// A client that closes a polling session by POST may have a GET on its
+	// way on another connection: that GET gets the noop it would have got
+	// had it arrived first (see Server.remove).
+	linger := s.peerClosed && s.transport == transportPolling && !s.noopSent && !s.pollWaiting
 	s.queue = nil
 	s.spare = nil
 	if s.space != nil {
@@ -572,7 +584,7 @@ func (s *Session) closeNow(reason string) {
 		s.inbox = append(s.inbox, packet{typ: typeClose, data: []byte(reason)})
 		if !s.delivering {
 			s.delivering = true
-			s.srv.delivering.add()
+			s.srv.goroutines.add()
 			go s.deliver()
 		}
 	}
@@ -583,7 +595,7 @@ func (s *Session) closeNow(reason string) {
 	if probing != nil {
 		_ = probing.Close() // ends the probe, as Node closes it with the socket
 	}
-	s.srv.remove(s)
+	s.srv.remove(s, linger)
 }
 
 // frameWSClose is a WebSocket close frame with status 1000.

@@ -17,9 +17,10 @@ import {
   assertEngineError,
   assertOpenPacket,
   assertRefused,
+  assertSecondWsClosed,
   assertSessionUnknown,
   closeAllWs,
-  closeWhileHeld,
+  closeWhilePolling,
   engineUrl,
   probeAndUpgrade,
   wsUrl,
@@ -189,11 +190,11 @@ describe("Engine.IO protocol", { timeout: 60_000 }, () => {
   describe("close", () => {
     describe("HTTP long-polling", () => {
       it("should forcefully close the session", async () => {
-        const { session, poll, post } = await closeWhileHeld(base(), PATH);
+        const { session, poll, post } = await closeWhilePolling(base(), PATH);
         assert.equal(post.status, 200);
         assert.equal(post.body, "ok");
         assert.equal(poll.status, 200, `held GET (body ${poll.body})`);
-        assert.equal(poll.body, "6", "the held GET is released with a noop");
+        assert.equal(poll.body, "6", "the GET is released with a noop");
         assertSessionUnknown(await session.get());
       });
     });
@@ -222,16 +223,25 @@ describe("Engine.IO protocol", { timeout: 60_000 }, () => {
     });
 
     it("should ignore HTTP requests with same sid after upgrade", async () => {
-      const { polling, ws } = await upgraded();
+      // As in the public suite, the GET goes out right after the upgrade
+      // packet: the upgrade must have taken effect before it is served.
+      // Then a CONNECT over the WebSocket shows it is the session's
+      // transport.
+      const { polling, ws } = await probeAndUpgrade(base(), PATH);
       assertEngineError(await polling.get(), 3, "Bad request");
-      assert.ok(ws.isOpen);
+      ws.send("40");
+      assertConnectAck(await ws.nextText());
+      assert.equal(await ws.nextText(), '42["auth",{}]');
     });
 
     it("should ignore WebSocket connection with same sid after upgrade", async () => {
-      const { polling, ws } = await upgraded();
-      const second = WsClient.connect(wsUrl(base(), PATH, `EIO=4&transport=websocket&sid=${polling.sid}`));
-      await second.waitClosed();
-      assert.deepEqual(second.received, [], "the second WebSocket gets no packet");
+      // As in the public suite, the second WebSocket is opened right after
+      // the upgrade packet; it must open, then be closed by the server.
+      const { polling, ws } = await probeAndUpgrade(base(), PATH);
+      await assertSecondWsClosed(base(), PATH, polling.sid);
+      ws.send("40");
+      assertConnectAck(await ws.nextText());
+      assert.equal(await ws.nextText(), '42["auth",{}]');
       ws.send('42["message","still here"]');
       assert.equal(await ws.nextText(), '42["message-back","still here"]');
     });
