@@ -205,28 +205,12 @@ func (s *Session) writeNow(f *Frame) {
 	go s.writeLoop(conn) // frames queued meanwhile, or the rest of f
 }
 
-// tryWrite makes one write(2) on the connection's descriptor without
-// waiting for it to become writable, and returns how many bytes went out.
-func tryWrite(raw syscall.RawConn, b []byte) int {
-	n := 0
-	_ = raw.Write(func(fd uintptr) bool { // an error leaves n at 0: the writer reports it
-		for {
-			m, err := syscall.Write(int(fd), b)
-			if err == syscall.EINTR {
-				continue
-			}
-			if m > 0 {
-				n = m
-			}
-			return true // done, written or not: never wait here
-		}
-	})
-	return n
-}
-
 // attachLocked makes conn the session's WebSocket. s.mu is held.
 func (s *Session) attachLocked(conn net.Conn) {
 	s.ws = conn
+	if !inlineWrites {
+		return
+	}
 	if sc, ok := conn.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
 			s.raw = raw
