@@ -34,7 +34,10 @@ type Config struct {
 	// WriteTimeout bounds one WebSocket write. Default 10s.
 	WriteTimeout time.Duration
 	// CORS sets the cross-origin policy. The zero value sends no CORS
-	// headers.
+	// headers. Its AllowOrigin also vets handshakes and WebSocket
+	// upgrades: one whose Origin header names neither an allowed origin
+	// nor the server's own host is refused with 403 and opens no session;
+	// one without Origin is not affected.
 	CORS CORS
 	// AllowRequest, when set, vets each handshake request; a non-nil error
 	// refuses it with 403 and the error's text as message.
@@ -52,8 +55,9 @@ type Config struct {
 
 // CORS is the cross-origin policy of the Engine.IO endpoint.
 type CORS struct {
-	// AllowOrigin reports whether a request's Origin may read responses. Nil
-	// allows no origin (no CORS headers are sent).
+	// AllowOrigin reports whether a request's Origin may read responses
+	// and open sessions. Nil allows no cross origin (no CORS headers are
+	// sent; only pages of the server's own host may open sessions).
 	AllowOrigin func(origin string) bool
 	// Credentials sets Access-Control-Allow-Credentials: true.
 	Credentials bool

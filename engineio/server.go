@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -119,6 +121,10 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, CodeBadRequest, "")
 			return
 		}
+		if !srv.originAllowed(r) {
+			writeError(w, CodeForbidden, originForbidden)
+			return
+		}
 		srv.serveUpgrade(w, r, sess)
 	case transport == "polling" && !upgrade:
 		sess.servePolling(w, r)
@@ -144,6 +150,10 @@ func (srv *Server) handshakeRequest(w http.ResponseWriter, r *http.Request, tran
 	}
 	if transport == "websocket" && !upgrade {
 		writeError(w, CodeBadRequest, "")
+		return
+	}
+	if !srv.originAllowed(r) {
+		writeError(w, CodeForbidden, originForbidden)
 		return
 	}
 	if allow := srv.cfg.AllowRequest; allow != nil {
@@ -314,6 +324,29 @@ func (srv *Server) Close(ctx context.Context) error {
 		}
 	}
 	return srv.goroutines.wait(ctx)
+}
+
+// originForbidden is the message of the 403 that refuses an origin.
+const originForbidden = "Origin not allowed"
+
+// originAllowed reports whether a request may open a session or upgrade
+// one, by its Origin header: a request without one (not from a browser
+// page, such as socket.io-client in Node) may; a page may if it is served
+// by this host (Origin's host:port is the request's Host, as coder's and
+// gorilla's WebSocket libraries check by default) or if CORS.AllowOrigin
+// allows its origin. Browsers send Origin with every WebSocket handshake
+// and do not apply CORS to it, so without this check any page could open
+// a session with the visitor's network position and cookies.
+func (srv *Server) originAllowed(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	if allow := srv.cfg.CORS.AllowOrigin; allow != nil && allow(origin) {
+		return true
+	}
+	u, err := url.Parse(origin)
+	return err == nil && u.Host != "" && (u.Scheme == "http" || u.Scheme == "https") && strings.EqualFold(u.Host, r.Host)
 }
 
 // writeCORS sets CORS headers and answers a preflight. It reports whether
