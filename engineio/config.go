@@ -42,6 +42,17 @@ type Config struct {
 	// AllowRequest, when set, vets each handshake request; a non-nil error
 	// refuses it with 403 and the error's text as message.
 	AllowRequest func(r *http.Request) error
+	// MaxSessions caps the open sessions: a handshake over it is refused
+	// with 503 and {"code":100,"message":"Too many sessions"}, and the
+	// sessions already open are not affected. Zero (the default) is no cap.
+	MaxSessions int
+	// HandshakeRate limits the handshakes of each client address (the TCP
+	// peer's IPv4 address, or its IPv6 /64): one over the limit is refused
+	// with 429, a Retry-After header and
+	// {"code":101,"message":"Too many handshakes"}. Behind a reverse proxy
+	// every client has the proxy's address, so limit there instead. The
+	// zero value (the default) is no limit.
+	HandshakeRate RateLimit
 	// OnSession is called for each new session, before any of its messages
 	// are delivered; it must call Session.SetHandler. Required.
 	OnSession func(s *Session)

@@ -6,11 +6,13 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"math"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -25,6 +27,13 @@ var (
 	ErrNoHandler = errors.New("engineio: OnSession is required")
 	// ErrNoTransport reports a Config that disables both transports.
 	ErrNoTransport = errors.New("engineio: no transport enabled")
+	// ErrBadLimit reports a negative MaxSessions or an invalid
+	// HandshakeRate.
+	ErrBadLimit = errors.New("engineio: MaxSessions must not be negative; HandshakeRate needs Rate >= 0 and, with a Rate, Burst >= 1")
+	// errTooManySessions refuses a handshake over MaxSessions.
+	errTooManySessions = errors.New("engineio: too many sessions")
+	// errShuttingDown refuses a handshake during Close.
+	errShuttingDown = errors.New("engineio: server shutting down")
 )
 
 // Server is an Engine.IO v4 server. It is an http.Handler for the engine's
@@ -44,6 +53,12 @@ type Server struct {
 	peerClosed      map[string]*Session
 	peerClosedOrder []peerClosedEntry
 
+	// limiter applies HandshakeRate; nil when it is off.
+	limiter *addrLimiter
+	// capWarned is when the MaxSessions warning was last logged
+	// (UnixNano).
+	capWarned atomic.Int64
+
 	// goroutines counts every goroutine the engine starts (readers,
 	// writers, deliverers, upgrade probes, lingering closes) and those
 	// registered with Track, so that Close returns only after all of them
@@ -61,7 +76,13 @@ func New(cfg Config) (*Server, error) {
 	if cfg.DisablePolling && cfg.DisableWebSocket {
 		return nil, ErrNoTransport
 	}
+	if l := cfg.HandshakeRate; cfg.MaxSessions < 0 || l.Rate < 0 || math.IsNaN(l.Rate) || math.IsInf(l.Rate, 0) || l.Rate > 0 && l.Burst < 1 {
+		return nil, ErrBadLimit
+	}
 	s := &Server{cfg: cfg, sessions: make(map[string]*Session)}
+	if cfg.HandshakeRate.Rate > 0 {
+		s.limiter = newAddrLimiter(cfg.HandshakeRate)
+	}
 	return s, nil
 }
 
@@ -152,6 +173,13 @@ func (srv *Server) handshakeRequest(w http.ResponseWriter, r *http.Request, tran
 		writeError(w, CodeBadRequest, "")
 		return
 	}
+	if srv.limiter != nil {
+		if ok, wait := srv.limiter.allow(addrKey(r.RemoteAddr), time.Now()); !ok {
+			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+			writeError(w, CodeTooManyHandshakes, "")
+			return
+		}
+	}
 	if !srv.originAllowed(r) {
 		writeError(w, CodeForbidden, originForbidden)
 		return
@@ -166,9 +194,9 @@ func (srv *Server) handshakeRequest(w http.ResponseWriter, r *http.Request, tran
 		srv.serveWebSocket(w, r)
 		return
 	}
-	sess := srv.newSession(r, transportPolling)
-	if sess == nil {
-		writeError(w, CodeBadRequest, "server shutting down")
+	sess, err := srv.newSession(r, transportPolling)
+	if err != nil {
+		srv.refuseSession(w, err)
 		return
 	}
 	sess.mu.Lock()
@@ -178,9 +206,9 @@ func (srv *Server) handshakeRequest(w http.ResponseWriter, r *http.Request, tran
 	sess.servePolling(w, r)
 }
 
-// newSession registers a session, or returns nil when the server is
-// closing.
-func (srv *Server) newSession(r *http.Request, transport int) *Session {
+// newSession registers a session. It fails with errShuttingDown when the
+// server is closing and with errTooManySessions at MaxSessions.
+func (srv *Server) newSession(r *http.Request, transport int) (*Session, error) {
 	sess := &Session{
 		srv:       srv,
 		id:        newID(),
@@ -196,10 +224,28 @@ func (srv *Server) newSession(r *http.Request, transport int) *Session {
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
 	if srv.closing {
-		return nil
+		return nil, errShuttingDown
+	}
+	if max := srv.cfg.MaxSessions; max > 0 && len(srv.sessions) >= max {
+		return nil, errTooManySessions
 	}
 	srv.sessions[sess.id] = sess
-	return sess
+	return sess, nil
+}
+
+// refuseSession answers a handshake newSession refused.
+func (srv *Server) refuseSession(w http.ResponseWriter, err error) {
+	if errors.Is(err, errTooManySessions) {
+		// One warning per minute at most: the refusals may come by the
+		// thousand.
+		now := time.Now().UnixNano()
+		if last := srv.capWarned.Load(); now-last >= int64(time.Minute) && srv.capWarned.CompareAndSwap(last, now) {
+			srv.cfg.Logger.Warn("engineio: refusing handshakes: MaxSessions reached", "max", srv.cfg.MaxSessions)
+		}
+		writeError(w, CodeTooManySessions, "")
+		return
+	}
+	writeError(w, CodeBadRequest, "server shutting down")
 }
 
 // start hands the session to OnSession and starts its heartbeat.

@@ -27,6 +27,10 @@ func TestNewValidates(t *testing.T) {
 		{"no transport", Config{OnSession: noop, DisablePolling: true, DisableWebSocket: true}, ErrNoTransport},
 		{"polling only", Config{OnSession: noop, DisableWebSocket: true}, nil},
 		{"websocket only", Config{OnSession: noop, DisablePolling: true}, nil},
+		{"negative MaxSessions", Config{OnSession: noop, MaxSessions: -1}, ErrBadLimit},
+		{"negative rate", Config{OnSession: noop, HandshakeRate: RateLimit{Rate: -1, Burst: 1}}, ErrBadLimit},
+		{"rate without burst", Config{OnSession: noop, HandshakeRate: RateLimit{Rate: 1}}, ErrBadLimit},
+		{"limits", Config{OnSession: noop, MaxSessions: 10, HandshakeRate: RateLimit{Rate: 1, Burst: 1}}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

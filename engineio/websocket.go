@@ -46,9 +46,9 @@ func (srv *Server) upgrade(w http.ResponseWriter, r *http.Request) (net.Conn, *b
 
 // serveWebSocket opens a session directly over WebSocket.
 func (srv *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
-	sess := srv.newSession(r, transportWebSocket)
-	if sess == nil {
-		writeError(w, CodeBadRequest, "server shutting down")
+	sess, err := srv.newSession(r, transportWebSocket)
+	if err != nil {
+		srv.refuseSession(w, err)
 		return
 	}
 	conn, br, ok := srv.upgrade(w, r)

@@ -91,6 +91,14 @@ type Config struct {
 	// MaxConnectionsPerUser caps one user's sockets across namespaces and
 	// tabs; more are refused with rate_limited. Default 20.
 	MaxConnectionsPerUser int
+	// MaxSessions caps the open Engine.IO sessions: over it a handshake
+	// gets 503 and the open ones are untouched. Zero is no cap; the parley
+	// command's default is 100,000.
+	MaxSessions int
+	// HandshakeRate limits Engine.IO handshakes per client address (token
+	// bucket, engineio.Config.HandshakeRate). The zero value, the default,
+	// is off.
+	HandshakeRate RateLimit
 	// Logger receives the server's logs. Nil discards them.
 	Logger *slog.Logger
 }

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/parley-rt/parley/server"
 )
 
 func TestParseFlags(t *testing.T) {
@@ -67,6 +69,12 @@ func TestParseFlags(t *testing.T) {
 		{"--rate-limits", "chatMessage=fast"},
 		{"--rate-limits", "chatMessage=10:0"},
 		{"--max-connections-per-user", "0"},
+		{"--max-sessions", "-1"},
+		{"--max-sessions", "many"},
+		{"--handshake-rate", "10"},
+		{"--handshake-rate", "0:5"},
+		{"--handshake-rate", "10:0"},
+		{"--handshake-rate", "fast:20"},
 		{"--jwt-public-key", "/nonexistent/key.pem"},
 	} {
 		if _, _, err := parseFlags(bad, getenv); err == nil {
@@ -114,5 +122,25 @@ func TestParseAuthFlags(t *testing.T) {
 	}
 	if cfg, _, err = parseFlags([]string{"--production=false"}, func(k string) string { return env[k] }); err != nil || cfg.Production {
 		t.Errorf("--production=false must override PARLEY_ENV: %v %v", cfg.Production, err)
+	}
+}
+
+func TestParseHardeningFlags(t *testing.T) {
+	t.Parallel()
+	cfg, _, err := parseFlags(nil, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.MaxSessions != 100_000 || cfg.HandshakeRate != (server.RateLimit{}) {
+		t.Errorf("defaults: MaxSessions %d, HandshakeRate %+v; want 100000 and off", cfg.MaxSessions, cfg.HandshakeRate)
+	}
+	cfg, _, err = parseFlags([]string{"--max-sessions", "0", "--handshake-rate", "2.5:20"}, func(string) string { return "" })
+	if err != nil || cfg.MaxSessions != 0 || cfg.HandshakeRate != (server.RateLimit{Rate: 2.5, Burst: 20}) {
+		t.Errorf("flags: %v, MaxSessions %d, HandshakeRate %+v", err, cfg.MaxSessions, cfg.HandshakeRate)
+	}
+	env := map[string]string{"PARLEY_MAX_SESSIONS": "5000", "PARLEY_HANDSHAKE_RATE": "10:20"}
+	cfg, _, err = parseFlags(nil, func(k string) string { return env[k] })
+	if err != nil || cfg.MaxSessions != 5000 || cfg.HandshakeRate != (server.RateLimit{Rate: 10, Burst: 20}) {
+		t.Errorf("environment: %v, MaxSessions %d, HandshakeRate %+v", err, cfg.MaxSessions, cfg.HandshakeRate)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"os/signal"
 	"strconv"
@@ -58,7 +59,7 @@ func parseFlags(args []string, getenv func(string) string) (server.Config, slog.
 		}
 		fs.DurationVar(p, name, d, usage+" (env "+envName+")")
 	}
-	var cors, level, maxBuf, sseBuf, keyFile, private, limits, maxRooms, maxConns string
+	var cors, level, maxBuf, sseBuf, keyFile, private, limits, maxRooms, maxConns, maxSessions, hsRate string
 	str(&cfg.Addr, "addr", "PARLEY_ADDR", ":3000", "listen address")
 	str(&cfg.DataDir, "data-dir", "PARLEY_DATA_DIR", "./data", "directory of the embedded SQLite database")
 	var sqliteSync string
@@ -87,6 +88,8 @@ func parseFlags(args []string, getenv func(string) string) (server.Config, slog.
 	dur(&cfg.AbuseWindow, "abuse-window", "PARLEY_ABUSE_WINDOW", 10*time.Second, "a socket at 10x an event's rate limit for this long is disconnected")
 	str(&maxRooms, "max-rooms-per-socket", "PARLEY_MAX_ROOMS_PER_SOCKET", "100", "chat rooms one socket may be in")
 	str(&maxConns, "max-connections-per-user", "PARLEY_MAX_CONNECTIONS_PER_USER", "20", "sockets one user may have across namespaces and tabs")
+	str(&maxSessions, "max-sessions", "PARLEY_MAX_SESSIONS", "100000", "open Engine.IO sessions (connections) in all; over it a handshake gets 503; 0: no cap")
+	str(&hsRate, "handshake-rate", "PARLEY_HANDSHAKE_RATE", "", "handshakes per client address as rate:burst (per second), e.g. 10:20; empty: off. Behind a proxy, limit at the proxy")
 	if err := fs.Parse(args); err != nil {
 		return cfg, 0, err
 	}
@@ -123,6 +126,12 @@ func parseFlags(args []string, getenv func(string) string) (server.Config, slog.
 			return cfg, 0, fmt.Errorf("%s %q: want a positive number", f.name, f.s)
 		}
 	}
+	if cfg.MaxSessions, err = strconv.Atoi(maxSessions); err != nil || cfg.MaxSessions < 0 {
+		return cfg, 0, fmt.Errorf("max-sessions %q: want a number, 0 for no cap", maxSessions)
+	}
+	if cfg.HandshakeRate, err = parseHandshakeRate(hsRate); err != nil {
+		return cfg, 0, err
+	}
 	if cfg.RateLimits, err = server.ParseRateLimits(limits); err != nil {
 		return cfg, 0, err
 	}
@@ -138,6 +147,21 @@ func parseFlags(args []string, getenv func(string) string) (server.Config, slog.
 		return cfg, 0, fmt.Errorf("log-level %q: %w", level, err)
 	}
 	return cfg, lv, nil
+}
+
+// parseHandshakeRate parses --handshake-rate: "" is off, else rate:burst
+// with a positive rate (per second) and a burst of at least 1.
+func parseHandshakeRate(s string) (server.RateLimit, error) {
+	if s == "" {
+		return server.RateLimit{}, nil
+	}
+	rate, burst, ok := strings.Cut(s, ":")
+	r, err1 := strconv.ParseFloat(rate, 64)
+	b, err2 := strconv.Atoi(burst)
+	if !ok || err1 != nil || err2 != nil || !(r > 0) || math.IsInf(r, 0) || b < 1 {
+		return server.RateLimit{}, fmt.Errorf("handshake-rate %q: want rate:burst, e.g. 10:20, or empty for off", s)
+	}
+	return server.RateLimit{Rate: r, Burst: b}, nil
 }
 
 // splitComma splits a comma list, dropping blanks.

@@ -1,14 +1,16 @@
 // Hardening of the Engine.IO endpoint, against the real binary, through plain
 // HTTP, the `ws` package and the real socket.io-client: the allowed origins
 // (--cors-origins, or localhost in dev mode) apply to WebSocket upgrades and
-// polling handshakes too.
+// polling handshakes too, --max-sessions caps the sessions with a 503 that
+// leaves the open ones serving, and --handshake-rate limits handshakes per
+// address.
 
 import assert from "node:assert/strict";
 import { afterEach, describe, it } from "node:test";
 import WebSocket from "ws";
 import { WAIT_MS, within } from "../../chat/client.ts";
 import { useParley, type Parley } from "../../chat/harness.ts";
-import { closeAll, connect, outcome } from "../client.ts";
+import { closeAll, connect, outcome, socketFor, type ConnectError } from "../client.ts";
 import { SECRET, sign } from "../jwt.ts";
 
 afterEach(closeAll);
@@ -109,5 +111,54 @@ describe("WebSocket and polling handshakes check Origin", () => {
       assertOpen(await wsHandshake(server(), WEBSOCKET, server().url), "own origin");
       assert.equal((await pollingHandshake(server(), "https://evil.example")).status, 403);
     });
+  });
+});
+
+describe("--max-sessions", () => {
+  const server = useParley({ args: ["--max-sessions", "3"] });
+
+  it("answers a handshake over the cap with 503 and a JSON error; the open sessions keep serving", async () => {
+    const open = [];
+    for (const [i, mode] of (["websocket", "polling", "websocket"] as const).entries()) {
+      open.push(await connect(server(), "/chat", mode, { userId: `u${i}`, name: `U${i}` }));
+    }
+    const over = await pollingHandshake(server());
+    assert.equal(over.status, 503);
+    assert.deepEqual(await over.json(), { code: 100, message: "Too many sessions" });
+    const ws = await wsHandshake(server(), WEBSOCKET);
+    assert.ok("status" in ws && ws.status === 503, JSON.stringify(ws));
+    const err = (await connect(server(), "/chat", "polling", { userId: "late", name: "Late" }).catch((e: unknown) => e)) as ConnectError;
+    assert.ok(err instanceof Error, "socket.io-client over the cap fails to connect");
+
+    for (const s of open) assert.equal(await outcome(s, "joinRoom", { room: "lobby" }), "ok");
+
+    // A session that ends frees its place (the server removes it on the
+    // client's close; poll until it has, bounded).
+    open[0]!.disconnect();
+    const deadline = Date.now() + WAIT_MS;
+    let status = 0;
+    while (Date.now() < deadline && status !== 200) {
+      const res = await pollingHandshake(server());
+      status = res.status;
+      await res.body?.cancel();
+    }
+    assert.equal(status, 200, "a handshake succeeds once a session has closed");
+  });
+});
+
+describe("--handshake-rate", () => {
+  const server = useParley({ args: ["--handshake-rate", "0.2:2"] });
+
+  it("refuses the handshake over the burst with 429 and Retry-After; the open sessions keep serving", async () => {
+    const s = socketFor(server(), "/chat", "websocket", { userId: "a", name: "A" });
+    await within(new Promise((resolve) => s.once("connect", () => resolve(undefined))), WAIT_MS, "connect");
+    const second = await pollingHandshake(server());
+    assert.equal(second.status, 200);
+    await second.body?.cancel();
+    const third = await pollingHandshake(server());
+    assert.equal(third.status, 429);
+    assert.equal(third.headers.get("retry-after"), "5");
+    assert.deepEqual(await third.json(), { code: 101, message: "Too many handshakes" });
+    assert.equal(await outcome(s, "joinRoom", { room: "lobby" }), "ok");
   });
 });
