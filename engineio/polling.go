@@ -38,12 +38,15 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 		writeError(w, CodeUnknownSID, "")
 		return
 	}
-	if s.pollWaiting {
+	if s.pollWaiting || s.pollSettling {
 		s.mu.Unlock()
 		s.srv.cfg.Logger.Debug("engineio: overlapping poll", "sid", s.id)
 		writeError(w, CodeBadRequest, "")
 		s.closeNow(ReasonTransportError)
 		return
+	}
+	if s.handled < s.queued && s.state == stateOpen {
+		s.settleLocked(r.Context())
 	}
 	if len(s.queue) == 0 && s.state == stateOpen {
 		if s.pollWake == nil {
@@ -73,26 +76,23 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 		}
 		s.mu.Lock()
 		s.pollWaiting = false
-		if s.transport != transportPolling {
-			// The upgrade completed while the GET was held: the session
-			// is no longer polling's, and the GET is refused like any
-			// that arrives after the upgrade packet.
-			s.mu.Unlock()
-			writeError(w, CodeBadRequest, "")
-			return
-		}
 	}
-	var batch []*Frame
-	if s.transport == transportPolling {
-		batch = s.queue
-		s.queue = nil
-		// The close packet travels alone, in the response after the last
-		// frames: socket.io-client handles packets a tick after the
-		// transport, so a close in the same payload would overtake them.
-		if i := slices.Index(batch, frameClose); i > 0 {
-			s.queue = append(s.queue, frameClose)
-			batch = batch[:i]
-		}
+	if s.transport != transportPolling {
+		// The upgrade completed while the GET was held: the session is no
+		// longer polling's, and the GET is refused like any that arrives
+		// after the upgrade packet.
+		s.mu.Unlock()
+		writeError(w, CodeBadRequest, "")
+		return
+	}
+	batch := s.queue
+	s.queue = nil
+	// The close packet travels alone, in the response after the last
+	// frames: socket.io-client handles packets a tick after the transport,
+	// so a close in the same payload would overtake them.
+	if i := slices.Index(batch, frameClose); i > 0 {
+		s.queue = append(s.queue, frameClose)
+		batch = batch[:i]
 	}
 	closed := s.state == stateClosed
 	peerClosed := s.peerClosed

@@ -208,6 +208,29 @@ func TestPollingClientCloseReleasesHeldPoll(t *testing.T) {
 	}
 }
 
+// TestPollingGetWaitsForHandlers checks that a GET is answered only once
+// the handler has returned from the messages posted before it, as Node's
+// synchronous handlers make it: an echo server's replies all come in the
+// GET right after the POST (the public suites' "several plain text packets"
+// case), even with a slow handler.
+func TestPollingGetWaitsForHandlers(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Config{})
+	e.onNew = func(r *recorder) {
+		r.onMsg = func(r *recorder, m message) {
+			time.Sleep(20 * time.Millisecond)                  // simulated handler work, not synchronisation
+			_ = r.sess.Send(NewMessage([]byte(m.data), false)) // the test's GET checks the echo
+		}
+	}
+	c := e.openPolling()
+	if status, body := c.post("4test1\x1e4test2\x1e4test3"); status != 200 || body != "ok" {
+		t.Fatalf("POST = %d %q", status, body)
+	}
+	if status, body := c.get(); status != 200 || body != "4test1\x1e4test2\x1e4test3" {
+		t.Fatalf("GET = %d %q, want all three echoes", status, body)
+	}
+}
+
 // TestPollingClientCloseAnswersLateGet checks that a GET reaching the server
 // just after the client's close packet (sent on another connection, it may
 // overtake the GET) gets the noop it would have got had it come first, once,

@@ -1,6 +1,7 @@
 package engineio
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"net/url"
@@ -76,6 +77,7 @@ type Session struct {
 	queue        []*Frame
 	spare        []*Frame
 	pollWaiting  bool
+	pollSettling bool // a GET waits in settleLocked
 	pollWake     chan struct{}
 	posting      bool
 	peerClosed   bool // the client sent the close packet
@@ -98,6 +100,11 @@ type Session struct {
 	inbox      []packet
 	delivering bool
 	space      chan struct{} // closed when inbox has room again
+	// queued counts the messages ever put in inbox, handled those the
+	// handler has returned from; handledWake, made by waitHandled, is
+	// closed when handled grows.
+	queued, handled uint64
+	handledWake     chan struct{}
 
 	done chan struct{} // closed by closeNow; made on first Done call
 }
@@ -424,6 +431,7 @@ func (s *Session) enqueue(p packet) {
 		return
 	}
 	s.inbox = append(s.inbox, p)
+	s.queued++
 	if !s.delivering {
 		s.delivering = true
 		s.srv.goroutines.add()
@@ -432,13 +440,60 @@ func (s *Session) enqueue(p packet) {
 	s.mu.Unlock()
 }
 
+// settleWait bounds how long a GET waits for the handler to finish the
+// messages received before it (see settleLocked).
+const settleWait = 100 * time.Millisecond
+
+// settleLocked holds a GET until the handler has returned from every
+// message received so far, for at most settleWait, or until the session
+// closes or ctx is done. Node's handlers run synchronously while the POST
+// is read, so their replies are queued before the client's next GET can be
+// answered; Parley hands messages to a deliverer goroutine, and without
+// this wait a GET right after a POST could carry only part of the replies
+// (the public suites' echo cases check the whole). The wait is bounded so
+// that a handler that blocks delays polling, not stops it; and it is the
+// GET that waits, not the POST, so a client can always post its close
+// packet. s.mu is held on entry and on return.
+func (s *Session) settleLocked(ctx context.Context) {
+	target := s.queued
+	s.pollSettling = true // a second GET meanwhile overlaps this one
+	defer func() { s.pollSettling = false }()
+	timer := time.NewTimer(settleWait)
+	defer timer.Stop()
+	for s.handled < target && s.state == stateOpen {
+		if s.handledWake == nil {
+			s.handledWake = make(chan struct{})
+		}
+		wake := s.handledWake
+		s.mu.Unlock()
+		select {
+		case <-wake:
+		case <-timer.C:
+			s.mu.Lock()
+			return
+		case <-ctx.Done():
+			s.mu.Lock()
+			return
+		}
+		s.mu.Lock()
+	}
+}
+
 // deliver calls the handler for queued messages, in order, then exits.
 // The close marker queued by closeNow comes last: messages that arrived
 // before the close are delivered before OnClose.
 func (s *Session) deliver() {
 	defer s.srv.goroutines.done()
+	var done uint64 // messages of the last batch, handled
 	for {
 		s.mu.Lock()
+		if done > 0 {
+			s.handled += done
+			if s.handledWake != nil {
+				close(s.handledWake)
+				s.handledWake = nil
+			}
+		}
 		batch := s.inbox
 		s.inbox = nil
 		if len(batch) == 0 {
@@ -451,12 +506,14 @@ func (s *Session) deliver() {
 			s.space = nil
 		}
 		s.mu.Unlock()
+		done = 0
 		for _, p := range batch {
 			if p.typ == typeClose {
 				s.handler.OnClose(string(p.data))
 				continue
 			}
 			s.handler.OnMessage(p.data, p.binary)
+			done++
 		}
 	}
 }
@@ -560,6 +617,10 @@ func (s *Session) closeNow(reason string) {
 	}
 	if s.done != nil {
 		close(s.done)
+	}
+	if s.handledWake != nil {
+		close(s.handledWake) // a POST waiting for its messages' handling answers now
+		s.handledWake = nil
 	}
 	if s.pollWaiting {
 		s.wakePollLocked()
