@@ -140,8 +140,12 @@ func TestHandshakeRate(t *testing.T) {
 			t.Fatalf("GET on the session: %d", status)
 		}
 	}
-	if _, err := e.tryDialWS("EIO=4&transport=websocket"); err != nil {
+	w, err := e.tryDialWS("EIO=4&transport=websocket")
+	if err != nil {
 		t.Fatalf("second handshake of the burst: %v", err)
+	}
+	if msg := w.readText(); !strings.HasPrefix(msg, "0{") { // the session has started
+		t.Fatalf("open packet %q", msg)
 	}
 	status, hdr, body := e.httpDo("GET", e.url("EIO=4&transport=polling"), nil, nil)
 	if status != 429 || body != `{"code":101,"message":"Too many handshakes"}` || hdr.Get("Retry-After") != "2" {

@@ -28,6 +28,13 @@ func (s *Session) servePolling(w http.ResponseWriter, r *http.Request) {
 // servePoll holds a GET until frames are queued, then writes them all.
 func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
+	if now := time.Now(); s.state == stateOpen && s.timer != nil && !now.Before(s.due) {
+		// The heartbeat is due but its timer has not run yet (a busy
+		// machine runs timers late): do its work now, so that this GET
+		// finds the session as the deadline has it, pinged or gone.
+		s.runDueLocked(now)
+		s.mu.Lock()
+	}
 	if s.transport != transportPolling {
 		s.mu.Unlock()
 		writeError(w, CodeBadRequest, "")

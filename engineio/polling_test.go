@@ -360,3 +360,31 @@ func TestPollingRequestOnClosedSession(t *testing.T) {
 		t.Fatalf("Count = %d after close", e.srv.Count())
 	}
 }
+
+// TestPollingGetCatchesUpLateHeartbeat checks that a GET arriving after the
+// heartbeat's due time, before its timer has run (a busy machine runs
+// timers late), sees what the timer would have done: the ping, or, past
+// the pong deadline, the session gone. The timer is made "late" by moving
+// its due time into the past; its real firing is an hour away.
+func TestPollingGetCatchesUpLateHeartbeat(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Config{PingInterval: time.Hour, PingTimeout: time.Hour})
+	c := e.openPolling()
+	r := e.session(c.sid)
+	overdue := func() {
+		r.sess.mu.Lock()
+		r.sess.due = time.Now().Add(-time.Millisecond)
+		r.sess.mu.Unlock()
+	}
+	overdue()
+	if status, body := c.get(); status != 200 || body != "2" {
+		t.Fatalf("GET after the ping's due time = %d %q, want the ping", status, body)
+	}
+	overdue()
+	if status, body := c.get(); status != 400 || body != `{"code":1,"message":"Session ID unknown"}` {
+		t.Fatalf("GET after the pong deadline = %d %s, want the session gone", status, body)
+	}
+	if reason := r.waitClose(t); reason != ReasonPingTimeout {
+		t.Fatalf("close reason %q, want %q", reason, ReasonPingTimeout)
+	}
+}

@@ -532,7 +532,14 @@ func (s *Session) resetTimerLocked(d time.Duration) {
 // time. It also finishes a close whose last frames were never fetched.
 func (s *Session) onTimer() {
 	s.mu.Lock()
-	if time.Now().Before(s.due) {
+	s.runDueLocked(time.Now())
+}
+
+// runDueLocked does the heartbeat's work if its due time has passed: the
+// timer's firing, or a request that finds the timer late (see servePoll).
+// s.mu is held on entry and released on return.
+func (s *Session) runDueLocked(now time.Time) {
+	if now.Before(s.due) {
 		s.mu.Unlock() // a stale firing; the timer was re-armed
 		return
 	}
