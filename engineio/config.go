@@ -34,11 +34,25 @@ type Config struct {
 	// WriteTimeout bounds one WebSocket write. Default 10s.
 	WriteTimeout time.Duration
 	// CORS sets the cross-origin policy. The zero value sends no CORS
-	// headers.
+	// headers. Its AllowOrigin also vets handshakes and WebSocket
+	// upgrades: one whose Origin header names neither an allowed origin
+	// nor the server's own host is refused with 403 and opens no session;
+	// one without Origin is not affected.
 	CORS CORS
 	// AllowRequest, when set, vets each handshake request; a non-nil error
 	// refuses it with 403 and the error's text as message.
 	AllowRequest func(r *http.Request) error
+	// MaxSessions caps the open sessions: a handshake over it is refused
+	// with 503 and {"code":100,"message":"Too many sessions"}, and the
+	// sessions already open are not affected. Zero (the default) is no cap.
+	MaxSessions int
+	// HandshakeRate limits the handshakes of each client address (the TCP
+	// peer's IPv4 address, or its IPv6 /64): one over the limit is refused
+	// with 429, a Retry-After header and
+	// {"code":101,"message":"Too many handshakes"}. Behind a reverse proxy
+	// every client has the proxy's address, so limit there instead. The
+	// zero value (the default) is no limit.
+	HandshakeRate RateLimit
 	// OnSession is called for each new session, before any of its messages
 	// are delivered; it must call Session.SetHandler. Required.
 	OnSession func(s *Session)
@@ -52,8 +66,9 @@ type Config struct {
 
 // CORS is the cross-origin policy of the Engine.IO endpoint.
 type CORS struct {
-	// AllowOrigin reports whether a request's Origin may read responses. Nil
-	// allows no origin (no CORS headers are sent).
+	// AllowOrigin reports whether a request's Origin may read responses
+	// and open sessions. Nil allows no cross origin (no CORS headers are
+	// sent; only pages of the server's own host may open sessions).
 	AllowOrigin func(origin string) bool
 	// Credentials sets Access-Control-Allow-Credentials: true.
 	Credentials bool

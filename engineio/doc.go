@@ -17,6 +17,33 @@
 // per session, not a goroutine. Each WebSocket session owns one reader
 // goroutine; each polling request runs in its HTTP handler goroutine.
 //
+// Goroutine ownership: every goroutine the engine starts (WebSocket readers,
+// writers, deliverers, upgrade probes, the linger of a refused or oversized
+// WebSocket) is counted by its Server from the moment it is started, as are
+// those registered with Server.Track. Server.Close closes every session,
+// which ends their readers and probes (their connections close) and their
+// writers (their queues empty or their writes fail), and returns only when
+// the count is zero, or with ctx.Err() at the deadline. Heartbeat timers are
+// runtime timers, stopped on close; one that fired at that very moment may
+// still run briefly after Close returns, sees the session closed and does
+// nothing.
+//
+// Lock order. The engine's locks are never held across a call into the
+// handler, OnSession or the network (writeNow's single write(2) runs after
+// Session.mu is released), and are taken in this order only:
+//
+//  1. Session.mu: one session's state, queue and inbox.
+//  2. inflight.mu (Server.goroutines): taken only when the count drops to
+//     zero, and by Close's wait; never while it calls anything.
+//
+// Server.mu (the session map and the closing flag) and addrLimiter.mu (the
+// handshake buckets) are leaves: nothing
+// else is locked while they are held, and neither is taken while a
+// Session.mu is held (closeNow unlocks the session before Server.remove;
+// Close copies the session list, then unlocks, then closes each).
+// Goroutines are started, and counted, while Session.mu is held: the count's
+// increment is an atomic add, not a lock.
+//
 // A Frame is immutable once built and may be queued on many sessions: a
 // broadcast is encoded once, and its WebSocket frame bytes are built once and
 // written to every recipient.

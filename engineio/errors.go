@@ -18,6 +18,16 @@ const (
 	CodeUnsupportedVersion Code = 5
 )
 
+// Parley's own codes, apart from Node's range so that a code Node adds
+// later cannot collide.
+const (
+	// CodeTooManySessions refuses a handshake over Config.MaxSessions (503).
+	CodeTooManySessions Code = 100
+	// CodeTooManyHandshakes refuses a handshake over Config.HandshakeRate
+	// (429).
+	CodeTooManyHandshakes Code = 101
+)
+
 var codeMessages = [...]string{
 	CodeUnknownTransport:   "Transport unknown",
 	CodeUnknownSID:         "Session ID unknown",
@@ -29,22 +39,33 @@ var codeMessages = [...]string{
 
 // String returns the standard message of the code.
 func (c Code) String() string {
-	if c >= 0 && int(c) < len(codeMessages) {
+	switch {
+	case c >= 0 && int(c) < len(codeMessages):
 		return codeMessages[c]
+	case c == CodeTooManySessions:
+		return "Too many sessions"
+	case c == CodeTooManyHandshakes:
+		return "Too many handshakes"
 	}
 	return "Unknown error"
 }
 
 // writeError answers a request with the code's JSON body: 403 for
-// CodeForbidden, 400 otherwise. message overrides the standard text when
-// not empty.
+// CodeForbidden, 503 for CodeTooManySessions, 429 for
+// CodeTooManyHandshakes, 400 otherwise. message overrides the standard
+// text when not empty.
 func writeError(w http.ResponseWriter, c Code, message string) {
 	if message == "" {
 		message = c.String()
 	}
 	status := http.StatusBadRequest
-	if c == CodeForbidden {
+	switch c {
+	case CodeForbidden:
 		status = http.StatusForbidden
+	case CodeTooManySessions:
+		status = http.StatusServiceUnavailable
+	case CodeTooManyHandshakes:
+		status = http.StatusTooManyRequests
 	}
 	body, _ := json.Marshal(struct {
 		Code    Code   `json:"code"`

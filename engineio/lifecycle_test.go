@@ -5,6 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -325,4 +331,132 @@ func TestFrameSharedAcrossSessions(t *testing.T) {
 	if &f.wsBytes()[0] != &wsb[0] || &f.pollBytes()[0] != &pollb[0] {
 		t.Fatal("frame re-encoded after use")
 	}
+}
+
+// TestServerCloseUnderLoad closes a server while every kind of goroutine the
+// engine starts is running: WebSocket readers and writers, deliverers busy
+// with a slow handler, polling sessions with GETs held and POSTs coming,
+// an upgrade probe waiting for its 5, and a refused second WebSocket
+// lingering for its client's close. When Close returns, no goroutine that
+// the engine created may be left. Not parallel: the check reads every
+// goroutine's stack, and other tests' servers would be counted.
+func TestServerCloseUnderLoad(t *testing.T) {
+	// Pings every 50 ms keep the heartbeat timers firing; the long timeout
+	// keeps the clients, which do not answer them, connected.
+	e := newEnv(t, Config{PingInterval: 50 * time.Millisecond, PingTimeout: 2 * waitTimeout})
+	e.onNew = func(r *recorder) {
+		// Simulated handler work, not synchronisation: the deliverers stay
+		// busy, so Close finds them mid-batch.
+		r.onMsg = func(*recorder, message) { time.Sleep(200 * time.Microsecond) }
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var clients sync.WaitGroup
+	defer clients.Wait()
+
+	const n = 8
+	for range n {
+		w, _ := e.openWS()
+		clients.Add(1)
+		go func() { // reads everything and talks back until the server closes
+			defer clients.Done()
+			for {
+				if _, _, err := w.read(waitTimeout); err != nil {
+					return
+				}
+				if w.write(ws.OpText, true, []byte("4m")) != nil {
+					return
+				}
+			}
+		}()
+		c := e.openPolling()
+		clients.Add(2)
+		go func() { defer clients.Done(); c.drain(ctx) }()
+		go func() { // posts until the session is gone
+			defer clients.Done()
+			for ctx.Err() == nil {
+				req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url(), strings.NewReader("4p"))
+				if err != nil {
+					return
+				}
+				res, err := e.ts.Client().Do(req)
+				if err != nil {
+					return
+				}
+				_, _ = io.Copy(io.Discard, res.Body) // drained for the keep-alive; content unchecked
+				_ = res.Body.Close()                 // nothing to report
+				if res.StatusCode != http.StatusOK {
+					return
+				}
+			}
+		}()
+	}
+	// An upgrade that never completes, and a second WebSocket on it whose
+	// client never answers the server's close frame.
+	c := e.openPolling()
+	clients.Add(1)
+	go func() { defer clients.Done(); c.drain(ctx) }()
+	startProbe(t, e, c)
+	e.dialWS("EIO=4&transport=websocket&sid=" + c.sid)
+
+	// Broadcast to everyone until the sessions are gone.
+	e.mu.Lock()
+	all := slices.Clone(e.order)
+	e.mu.Unlock()
+	clients.Add(1)
+	go func() {
+		defer clients.Done()
+		f := NewMessage([]byte("tick"), false)
+		for ctx.Err() == nil {
+			sent := 0
+			for _, r := range all {
+				if r.sess.Send(f) == nil {
+					sent++
+				}
+			}
+			if sent == 0 {
+				return
+			}
+		}
+	}()
+	waitFor(t, "load", func() bool {
+		got := 0
+		for _, r := range all {
+			got += len(r.messages())
+		}
+		return got > 100
+	})
+
+	closeCtx, closeCancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer closeCancel()
+	if err := e.srv.Close(closeCtx); err != nil {
+		t.Fatalf("Close = %v", err)
+	}
+	if left := engineGoroutines(); len(left) > 0 {
+		t.Fatalf("%d goroutines created by the engine outlive Close:\n%s", len(left), strings.Join(left, "\n\n"))
+	}
+}
+
+// engineGoroutines returns the stacks of the running goroutines that the
+// engine created (their "created by" frame is a Server or Session method).
+func engineGoroutines() []string {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	var out []string
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		// The engine starts goroutines only from Server and Session
+		// methods; the tests' own helpers are other types and functions.
+		if strings.Contains(g, "created by github.com/parley-rt/parley/engineio.(*Server).") ||
+			strings.Contains(g, "created by github.com/parley-rt/parley/engineio.(*Session).") {
+			out = append(out, g)
+		}
+	}
+	return out
 }

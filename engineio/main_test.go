@@ -197,6 +197,13 @@ func newEnv(t testing.TB, cfg Config) *env {
 	return e
 }
 
+// opened returns how many sessions the server has handed to OnSession.
+func (e *env) opened() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.order)
+}
+
 // session waits for the recorder of sid.
 func (e *env) session(sid string) *recorder {
 	e.t.Helper()
@@ -359,10 +366,19 @@ func (e *env) dialWS(query string) *wsClient {
 }
 
 func (e *env) tryDialWS(query string) (*wsClient, error) {
+	return e.tryDialWSHeader(query, nil)
+}
+
+// tryDialWSHeader dials with extra handshake headers (such as Origin).
+func (e *env) tryDialWSHeader(query string, hdr http.Header) (*wsClient, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
 	u := "ws" + strings.TrimPrefix(e.url(query), "http")
-	conn, br, _, err := ws.Dialer{}.Dial(ctx, u)
+	d := ws.Dialer{}
+	if hdr != nil {
+		d.Header = ws.HandshakeHeaderHTTP(hdr)
+	}
+	conn, br, _, err := d.Dial(ctx, u)
 	if err != nil {
 		return nil, err
 	}

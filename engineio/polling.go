@@ -1,6 +1,7 @@
 package engineio
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -25,31 +26,77 @@ func (s *Session) servePolling(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// closeWaitsForPoll bounds how long a client's close packet, posted while
+// no GET is held, waits for one (see awaitHeldPollLocked).
+const closeWaitsForPoll = 100 * time.Millisecond
+
+// awaitHeldPollLocked waits, at most closeWaitsForPoll, for a GET to be
+// held before the client's close packet is applied. A client that closes
+// the session by POST may have sent a GET just before, on another
+// connection; HTTP does not order the two, and on a busy machine the POST
+// can be served first. Node releases such a GET with a noop, and the
+// public suites check that ("forcefully closes the session"); without the
+// wait the GET would find the sid unknown. A client with no GET out (none
+// does after closing) only gets its "ok" that much later. s.mu is held on
+// entry and on return.
+func (s *Session) awaitHeldPollLocked(ctx context.Context) {
+	if s.pollWaiting || s.state != stateOpen || s.transport != transportPolling {
+		return
+	}
+	if s.pollArrived == nil {
+		s.pollArrived = make(chan struct{})
+	}
+	arrived := s.pollArrived
+	s.mu.Unlock()
+	t := time.NewTimer(closeWaitsForPoll)
+	select {
+	case <-arrived:
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	t.Stop()
+	s.mu.Lock()
+}
+
 // servePoll holds a GET until frames are queued, then writes them all.
 func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
+	if now := time.Now(); s.state == stateOpen && s.timer != nil && !now.Before(s.due) {
+		// The heartbeat is due but its timer has not run yet (a busy
+		// machine runs timers late): do its work now, so that this GET
+		// finds the session as the deadline has it, pinged or gone.
+		s.runDueLocked(now)
+		s.mu.Lock()
+	}
 	if s.transport != transportPolling {
 		s.mu.Unlock()
 		writeError(w, CodeBadRequest, "")
 		return
 	}
-	if s.state == stateClosed {
+	if s.state == stateClosed && !(s.peerClosed && !s.noopSent) {
 		s.mu.Unlock()
 		writeError(w, CodeUnknownSID, "")
 		return
 	}
-	if s.pollWaiting {
+	if s.pollWaiting || s.pollSettling {
 		s.mu.Unlock()
 		s.srv.cfg.Logger.Debug("engineio: overlapping poll", "sid", s.id)
 		writeError(w, CodeBadRequest, "")
 		s.closeNow(ReasonTransportError)
 		return
 	}
+	if s.handled < s.queued && s.state == stateOpen {
+		s.settleLocked(r.Context())
+	}
 	if len(s.queue) == 0 && s.state == stateOpen {
 		if s.pollWake == nil {
 			s.pollWake = make(chan struct{}, 1)
 		}
 		s.pollWaiting = true
+		if s.pollArrived != nil {
+			close(s.pollArrived) // a POST of the close packet may go on
+			s.pollArrived = nil
+		}
 		wake := s.pollWake
 		// During an upgrade a GET is held only briefly, then answered
 		// with a noop (Node's "fast upgrade" check): answering at once
@@ -74,20 +121,28 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		s.pollWaiting = false
 	}
-	var batch []*Frame
-	if s.transport == transportPolling {
-		batch = s.queue
-		s.queue = nil
-		// The close packet travels alone, in the response after the last
-		// frames: socket.io-client handles packets a tick after the
-		// transport, so a close in the same payload would overtake them.
-		if i := slices.Index(batch, frameClose); i > 0 {
-			s.queue = append(s.queue, frameClose)
-			batch = batch[:i]
-		}
+	if s.transport != transportPolling {
+		// The upgrade completed while the GET was held: the session is no
+		// longer polling's, and the GET is refused like any that arrives
+		// after the upgrade packet.
+		s.mu.Unlock()
+		writeError(w, CodeBadRequest, "")
+		return
+	}
+	batch := s.queue
+	s.queue = nil
+	// The close packet travels alone, in the response after the last
+	// frames: socket.io-client handles packets a tick after the transport,
+	// so a close in the same payload would overtake them.
+	if i := slices.Index(batch, frameClose); i > 0 {
+		s.queue = append(s.queue, frameClose)
+		batch = batch[:i]
 	}
 	closed := s.state == stateClosed
 	peerClosed := s.peerClosed
+	if closed && peerClosed && len(batch) == 0 {
+		s.noopSent = true
+	}
 	s.mu.Unlock()
 
 	final := false
@@ -109,6 +164,7 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 	case closed && peerClosed:
 		// The client closed the session by POST: as in Node, the held GET
 		// is released with a noop, the client needs no close packet back.
+		// Only one GET gets it; the next is refused as unknown.
 		body = frameNoop.pollBytes()
 	case closed:
 		body = frameClose.pollBytes()
@@ -169,7 +225,15 @@ func (s *Session) serveData(w http.ResponseWriter, r *http.Request) {
 		s.closeNow(ReasonTransportError)
 		return
 	}
-	if err := decodePayload(body, func(p packet) error { s.receive(p); return nil }); err != nil {
+	if err := decodePayload(body, func(p packet) error {
+		if p.typ == typeClose {
+			s.mu.Lock()
+			s.awaitHeldPollLocked(r.Context())
+			s.mu.Unlock()
+		}
+		s.receive(p)
+		return nil
+	}); err != nil {
 		// As in Node, the POST is answered "ok" all the same: the payload
 		// was read, and what it held closes the session.
 		s.closeNow(ReasonParseError)

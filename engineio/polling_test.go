@@ -208,6 +208,82 @@ func TestPollingClientCloseReleasesHeldPoll(t *testing.T) {
 	}
 }
 
+// TestPollingGetWaitsForHandlers checks that a GET is answered only once
+// the handler has returned from the messages posted before it, as Node's
+// synchronous handlers make it: an echo server's replies all come in the
+// GET right after the POST (the public suites' "several plain text packets"
+// case), even with a slow handler.
+func TestPollingGetWaitsForHandlers(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Config{})
+	e.onNew = func(r *recorder) {
+		r.onMsg = func(r *recorder, m message) {
+			time.Sleep(20 * time.Millisecond)                  // simulated handler work, not synchronisation
+			_ = r.sess.Send(NewMessage([]byte(m.data), false)) // the test's GET checks the echo
+		}
+	}
+	c := e.openPolling()
+	if status, body := c.post("4test1\x1e4test2\x1e4test3"); status != 200 || body != "ok" {
+		t.Fatalf("POST = %d %q", status, body)
+	}
+	if status, body := c.get(); status != 200 || body != "4test1\x1e4test2\x1e4test3" {
+		t.Fatalf("GET = %d %q, want all three echoes", status, body)
+	}
+}
+
+// TestPollingClientCloseWaitsForGet checks the close packet posted while no
+// GET is held: it waits briefly for one, so that a GET the client sent
+// alongside (HTTP does not order the two) is released with the noop, as
+// Node does; the next GET finds the sid unknown.
+func TestPollingClientCloseWaitsForGet(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Config{})
+	c := e.openPolling()
+	r := e.session(c.sid)
+	posted := make(chan httpResult, 1)
+	go func() {
+		res, err := e.ts.Client().Post(c.url(), "text/plain", strings.NewReader("1"))
+		if err != nil {
+			posted <- httpResult{err: err}
+			return
+		}
+		b, err := io.ReadAll(res.Body)
+		_ = res.Body.Close() // read fully; nothing to report
+		posted <- httpResult{status: res.StatusCode, body: string(b), err: err}
+	}()
+	waitFor(t, "the close packet to wait for a GET", func() bool {
+		r.sess.mu.Lock()
+		defer r.sess.mu.Unlock()
+		return r.sess.pollArrived != nil
+	})
+	if status, body := c.get(); status != 200 || body != "6" {
+		t.Fatalf("GET = %d %q, want 200 6", status, body)
+	}
+	if got := recv(t, posted, "POST"); got.err != nil || got.status != 200 || got.body != "ok" {
+		t.Fatalf("POST = %+v, want 200 ok", got)
+	}
+	if reason := r.waitClose(t); reason != ReasonTransportClose {
+		t.Fatalf("close reason %q, want %q", reason, ReasonTransportClose)
+	}
+	if status, body := c.get(); status != 400 || body != `{"code":1,"message":"Session ID unknown"}` {
+		t.Fatalf("next GET = %d %s, want unknown sid", status, body)
+	}
+}
+
+// TestPollingClientCloseThenGet checks that a GET sent after the close
+// packet's "ok" finds the sid unknown, as in Node.
+func TestPollingClientCloseThenGet(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Config{})
+	c := e.openPolling()
+	if status, body := c.post("1"); status != 200 || body != "ok" {
+		t.Fatalf("POST = %d %q, want 200 ok", status, body)
+	}
+	if status, body := c.get(); status != 400 || body != `{"code":1,"message":"Session ID unknown"}` {
+		t.Fatalf("GET after the close = %d %s, want unknown sid", status, body)
+	}
+}
+
 // TestPollingCloseTravelsAlone checks that a graceful close sends the queued
 // frames first and the close packet in a response of its own.
 func TestPollingCloseTravelsAlone(t *testing.T) {
@@ -289,5 +365,33 @@ func TestPollingRequestOnClosedSession(t *testing.T) {
 	}
 	if e.srv.Count() != 0 {
 		t.Fatalf("Count = %d after close", e.srv.Count())
+	}
+}
+
+// TestPollingGetCatchesUpLateHeartbeat checks that a GET arriving after the
+// heartbeat's due time, before its timer has run (a busy machine runs
+// timers late), sees what the timer would have done: the ping, or, past
+// the pong deadline, the session gone. The timer is made "late" by moving
+// its due time into the past; its real firing is an hour away.
+func TestPollingGetCatchesUpLateHeartbeat(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Config{PingInterval: time.Hour, PingTimeout: time.Hour})
+	c := e.openPolling()
+	r := e.session(c.sid)
+	overdue := func() {
+		r.sess.mu.Lock()
+		r.sess.due = time.Now().Add(-time.Millisecond)
+		r.sess.mu.Unlock()
+	}
+	overdue()
+	if status, body := c.get(); status != 200 || body != "2" {
+		t.Fatalf("GET after the ping's due time = %d %q, want the ping", status, body)
+	}
+	overdue()
+	if status, body := c.get(); status != 400 || body != `{"code":1,"message":"Session ID unknown"}` {
+		t.Fatalf("GET after the pong deadline = %d %s, want the session gone", status, body)
+	}
+	if reason := r.waitClose(t); reason != ReasonPingTimeout {
+		t.Fatalf("close reason %q, want %q", reason, ReasonPingTimeout)
 	}
 }

@@ -6,9 +6,13 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"math"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -23,6 +27,13 @@ var (
 	ErrNoHandler = errors.New("engineio: OnSession is required")
 	// ErrNoTransport reports a Config that disables both transports.
 	ErrNoTransport = errors.New("engineio: no transport enabled")
+	// ErrBadLimit reports a negative MaxSessions or an invalid
+	// HandshakeRate.
+	ErrBadLimit = errors.New("engineio: MaxSessions must not be negative; HandshakeRate needs Rate >= 0 and, with a Rate, Burst >= 1")
+	// errTooManySessions refuses a handshake over MaxSessions.
+	errTooManySessions = errors.New("engineio: too many sessions")
+	// errShuttingDown refuses a handshake during Close.
+	errShuttingDown = errors.New("engineio: server shutting down")
 )
 
 // Server is an Engine.IO v4 server. It is an http.Handler for the engine's
@@ -36,9 +47,17 @@ type Server struct {
 	closing  bool
 	drained  chan struct{} // closed when closing and sessions is empty
 
-	// delivering counts the sessions' deliverer goroutines, so that Close
-	// returns only after every OnClose has run.
-	delivering inflight
+	// limiter applies HandshakeRate; nil when it is off.
+	limiter *addrLimiter
+	// capWarned is when the MaxSessions warning was last logged
+	// (UnixNano).
+	capWarned atomic.Int64
+
+	// goroutines counts every goroutine the engine starts (readers,
+	// writers, deliverers, upgrade probes, lingering closes) and those
+	// registered with Track, so that Close returns only after all of them
+	// have ended.
+	goroutines inflight
 }
 
 // New validates cfg, fills its defaults and returns a Server. It starts no
@@ -51,7 +70,13 @@ func New(cfg Config) (*Server, error) {
 	if cfg.DisablePolling && cfg.DisableWebSocket {
 		return nil, ErrNoTransport
 	}
+	if l := cfg.HandshakeRate; cfg.MaxSessions < 0 || l.Rate < 0 || math.IsNaN(l.Rate) || math.IsInf(l.Rate, 0) || l.Rate > 0 && l.Burst < 1 {
+		return nil, ErrBadLimit
+	}
 	s := &Server{cfg: cfg, sessions: make(map[string]*Session)}
+	if cfg.HandshakeRate.Rate > 0 {
+		s.limiter = newAddrLimiter(cfg.HandshakeRate)
+	}
 	return s, nil
 }
 
@@ -62,8 +87,8 @@ func (srv *Server) Config() Config { return srv.cfg }
 // layer's per-socket dispatchers) until the returned function is called:
 // Close waits for it like for the engine's own deliverers.
 func (srv *Server) Track() (done func()) {
-	srv.delivering.add()
-	return srv.delivering.done
+	srv.goroutines.add()
+	return srv.goroutines.done
 }
 
 // Count returns the number of open sessions.
@@ -108,6 +133,10 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, CodeBadRequest, "")
 			return
 		}
+		if !srv.originAllowed(r) {
+			writeError(w, CodeForbidden, originForbidden)
+			return
+		}
 		srv.serveUpgrade(w, r, sess)
 	case transport == "polling" && !upgrade:
 		sess.servePolling(w, r)
@@ -135,6 +164,17 @@ func (srv *Server) handshakeRequest(w http.ResponseWriter, r *http.Request, tran
 		writeError(w, CodeBadRequest, "")
 		return
 	}
+	if srv.limiter != nil {
+		if ok, wait := srv.limiter.allow(addrKey(r.RemoteAddr), time.Now()); !ok {
+			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+			writeError(w, CodeTooManyHandshakes, "")
+			return
+		}
+	}
+	if !srv.originAllowed(r) {
+		writeError(w, CodeForbidden, originForbidden)
+		return
+	}
 	if allow := srv.cfg.AllowRequest; allow != nil {
 		if err := allow(r); err != nil {
 			writeError(w, CodeForbidden, err.Error())
@@ -145,9 +185,9 @@ func (srv *Server) handshakeRequest(w http.ResponseWriter, r *http.Request, tran
 		srv.serveWebSocket(w, r)
 		return
 	}
-	sess := srv.newSession(r, transportPolling)
-	if sess == nil {
-		writeError(w, CodeBadRequest, "server shutting down")
+	sess, err := srv.newSession(r, transportPolling)
+	if err != nil {
+		srv.refuseSession(w, err)
 		return
 	}
 	sess.mu.Lock()
@@ -157,9 +197,9 @@ func (srv *Server) handshakeRequest(w http.ResponseWriter, r *http.Request, tran
 	sess.servePolling(w, r)
 }
 
-// newSession registers a session, or returns nil when the server is
-// closing.
-func (srv *Server) newSession(r *http.Request, transport int) *Session {
+// newSession registers a session. It fails with errShuttingDown when the
+// server is closing and with errTooManySessions at MaxSessions.
+func (srv *Server) newSession(r *http.Request, transport int) (*Session, error) {
 	sess := &Session{
 		srv:       srv,
 		id:        newID(),
@@ -175,10 +215,28 @@ func (srv *Server) newSession(r *http.Request, transport int) *Session {
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
 	if srv.closing {
-		return nil
+		return nil, errShuttingDown
+	}
+	if max := srv.cfg.MaxSessions; max > 0 && len(srv.sessions) >= max {
+		return nil, errTooManySessions
 	}
 	srv.sessions[sess.id] = sess
-	return sess
+	return sess, nil
+}
+
+// refuseSession answers a handshake newSession refused.
+func (srv *Server) refuseSession(w http.ResponseWriter, err error) {
+	if errors.Is(err, errTooManySessions) {
+		// One warning per minute at most: the refusals may come by the
+		// thousand.
+		now := time.Now().UnixNano()
+		if last := srv.capWarned.Load(); now-last >= int64(time.Minute) && srv.capWarned.CompareAndSwap(last, now) {
+			srv.cfg.Logger.Warn("engineio: refusing handshakes: MaxSessions reached", "max", srv.cfg.MaxSessions)
+		}
+		writeError(w, CodeTooManySessions, "")
+		return
+	}
+	writeError(w, CodeBadRequest, "server shutting down")
 }
 
 // start hands the session to OnSession and starts its heartbeat.
@@ -250,7 +308,30 @@ func (srv *Server) Close(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
-	return srv.delivering.wait(ctx)
+	return srv.goroutines.wait(ctx)
+}
+
+// originForbidden is the message of the 403 that refuses an origin.
+const originForbidden = "Origin not allowed"
+
+// originAllowed reports whether a request may open a session or upgrade
+// one, by its Origin header: a request without one (not from a browser
+// page, such as socket.io-client in Node) may; a page may if it is served
+// by this host (Origin's host:port is the request's Host, as coder's and
+// gorilla's WebSocket libraries check by default) or if CORS.AllowOrigin
+// allows its origin. Browsers send Origin with every WebSocket handshake
+// and do not apply CORS to it, so without this check any page could open
+// a session with the visitor's network position and cookies.
+func (srv *Server) originAllowed(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	if allow := srv.cfg.CORS.AllowOrigin; allow != nil && allow(origin) {
+		return true
+	}
+	u, err := url.Parse(origin)
+	return err == nil && u.Host != "" && (u.Scheme == "http" || u.Scheme == "https") && strings.EqualFold(u.Host, r.Host)
 }
 
 // writeCORS sets CORS headers and answers a preflight. It reports whether

@@ -27,6 +27,10 @@ func TestNewValidates(t *testing.T) {
 		{"no transport", Config{OnSession: noop, DisablePolling: true, DisableWebSocket: true}, ErrNoTransport},
 		{"polling only", Config{OnSession: noop, DisableWebSocket: true}, nil},
 		{"websocket only", Config{OnSession: noop, DisablePolling: true}, nil},
+		{"negative MaxSessions", Config{OnSession: noop, MaxSessions: -1}, ErrBadLimit},
+		{"negative rate", Config{OnSession: noop, HandshakeRate: RateLimit{Rate: -1, Burst: 1}}, ErrBadLimit},
+		{"rate without burst", Config{OnSession: noop, HandshakeRate: RateLimit{Rate: 1}}, ErrBadLimit},
+		{"limits", Config{OnSession: noop, MaxSessions: 10, HandshakeRate: RateLimit{Rate: 1, Burst: 1}}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -322,7 +326,7 @@ func TestCORS(t *testing.T) {
 		{
 			name: "handshake other origin", env: e, method: "GET",
 			header:     http.Header{"Origin": {"https://evil.example"}},
-			wantStatus: 200,
+			wantStatus: 403,
 			want:       map[string]string{"Access-Control-Allow-Origin": ""},
 		},
 	}
@@ -345,5 +349,86 @@ func TestCORS(t *testing.T) {
 	// A preflight creates no session.
 	if plain.srv.Count() != 0 {
 		t.Fatalf("preflight created a session")
+	}
+}
+
+// TestOriginCheck checks that handshakes on both transports, and upgrades
+// of polling sessions, are refused with 403 and open no session when their
+// Origin is neither allowed by CORS.AllowOrigin nor the server's own host;
+// a request without Origin is not affected.
+func TestOriginCheck(t *testing.T) {
+	t.Parallel()
+	listed := newEnv(t, Config{CORS: CORS{AllowOrigin: func(o string) bool { return o == "https://app.example" }}})
+	plain := newEnv(t, Config{})
+	tests := []struct {
+		name   string
+		env    *env
+		origin string // "" sends none
+		allow  bool
+	}{
+		{"no origin", listed, "", true},
+		{"listed origin", listed, "https://app.example", true},
+		{"other origin", listed, "https://evil.example", false},
+		{"null origin", listed, "null", false},
+		{"listed origin, other scheme", listed, "http://app.example", false},
+		{"no policy, no origin", plain, "", true},
+		{"no policy, other origin", plain, "https://app.example", false},
+		{"no policy, own host", plain, plain.ts.URL, true},
+		{"no policy, own host over ws scheme", plain, "ws://" + strings.TrimPrefix(plain.ts.URL, "http://"), false},
+		{"no policy, own host name, other port", plain, "http://127.0.0.1:1", false},
+	}
+	forbidden := `{"code":4,"message":"Origin not allowed"}`
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			hdr := http.Header{}
+			if tt.origin != "" {
+				hdr.Set("Origin", tt.origin)
+			}
+			before := tt.env.opened()
+
+			status, _, body := tt.env.httpDo("GET", tt.env.url("EIO=4&transport=polling"), nil, hdr)
+			switch {
+			case tt.allow && (status != 200 || !strings.HasPrefix(body, "0{")):
+				t.Fatalf("polling handshake = %d %s, want 200 and an open packet", status, body)
+			case !tt.allow && (status != 403 || body != forbidden):
+				t.Fatalf("polling handshake = %d %s, want 403 %s", status, body, forbidden)
+			}
+
+			w, err := tt.env.tryDialWSHeader("EIO=4&transport=websocket", hdr)
+			if tt.allow {
+				if err != nil {
+					t.Fatalf("WebSocket handshake: %v", err)
+				}
+				if msg := w.readText(); !strings.HasPrefix(msg, "0{") {
+					t.Fatalf("WebSocket open packet %q", msg)
+				}
+				_ = w.conn.Close() // the session ends with it
+				return
+			}
+			if err != ws.StatusError(403) {
+				t.Fatalf("WebSocket handshake: %v, want 403", err)
+			}
+			if n := tt.env.opened(); n != before {
+				t.Fatalf("refused handshakes opened %d sessions", n-before)
+			}
+		})
+	}
+
+	// A polling session opened without Origin cannot be upgraded by a page
+	// of another origin (nor can anyone take it over who learnt its sid);
+	// the session goes on.
+	c := listed.openPolling()
+	r := listed.session(c.sid)
+	if _, err := listed.tryDialWSHeader("EIO=4&transport=websocket&sid="+c.sid, http.Header{"Origin": {"https://evil.example"}}); err != ws.StatusError(403) {
+		t.Fatalf("upgrade from another origin: %v, want 403", err)
+	}
+	mustSend(t, r.sess, "still polling")
+	if status, body := c.get(); status != 200 || body != "4still polling" {
+		t.Fatalf("GET after the refused upgrade = %d %q", status, body)
+	}
+	w := listed.dialWS("EIO=4&transport=websocket&sid=" + c.sid) // no Origin: upgrades
+	w.sendText("2probe")
+	if msg := w.readText(); msg != "3probe" {
+		t.Fatalf("probe answer %q", msg)
 	}
 }

@@ -1,6 +1,7 @@
 package engineio
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"net/url"
@@ -65,27 +66,33 @@ type Session struct {
 	hs      Handshake
 	handler Handler
 
-	mu          sync.Mutex
-	state       int
-	reason      string // close reason while closing
-	transport   int
-	upgrading   bool
-	queue       []*Frame
-	spare       []*Frame
-	pollWaiting bool
-	pollWake    chan struct{}
-	posting     bool
-	peerClosed  bool // the client sent the close packet
-	ws          net.Conn
-	raw         syscall.RawConn // ws's file descriptor, for writes that must not wait
-	lastWrite   int64           // UnixNano of the last WebSocket write
-	deadline    int64           // UnixNano of ws's write deadline; the writer's alone, like the conn
-	probing     net.Conn        // the upgrade probe's WebSocket, closed with the session
-	writing     bool
-	writerIdle  chan struct{} // closed when writing turns false; made by waitWriterIdle
-	timer       *time.Timer
-	due         time.Time
-	awaitPong   bool
+	mu        sync.Mutex
+	state     int
+	reason    string // close reason while closing
+	transport int
+	upgrading bool // the probe answered 2probe; waiting for 5
+	// probeClaimed is set while a WebSocket holds the session's one upgrade
+	// attempt, from its handshake on: a second one is refused.
+	probeClaimed bool
+	queue        []*Frame
+	spare        []*Frame
+	pollWaiting  bool
+	pollSettling bool          // a GET waits in settleLocked
+	pollArrived  chan struct{} // closed when a GET is held; made by awaitHeldPollLocked
+	pollWake     chan struct{}
+	posting      bool
+	peerClosed   bool // the client sent the close packet
+	noopSent     bool // a GET was released with the noop after peerClosed
+	ws           net.Conn
+	raw          syscall.RawConn // ws's file descriptor, for writes that must not wait
+	lastWrite    int64           // UnixNano of the last WebSocket write
+	deadline     int64           // UnixNano of ws's write deadline; the writer's alone, like the conn
+	probing      net.Conn        // the upgrade probe's WebSocket, closed with the session
+	writing      bool
+	writerIdle   chan struct{} // closed when writing turns false; made by waitWriterIdle
+	timer        *time.Timer
+	due          time.Time
+	awaitPong    bool
 
 	// Incoming messages wait in inbox for one short-lived deliverer
 	// goroutine, so the WebSocket reader only reads: its stack, held by
@@ -94,6 +101,11 @@ type Session struct {
 	inbox      []packet
 	delivering bool
 	space      chan struct{} // closed when inbox has room again
+	// queued counts the messages ever put in inbox, handled those the
+	// handler has returned from; handledWake, made by waitHandled, is
+	// closed when handled grows.
+	queued, handled uint64
+	handledWake     chan struct{}
 
 	done chan struct{} // closed by closeNow; made on first Done call
 }
@@ -197,31 +209,16 @@ func (s *Session) writeNow(f *Frame) {
 		s.stopWritingLocked()
 		return
 	}
+	s.srv.goroutines.add()
 	go s.writeLoop(conn) // frames queued meanwhile, or the rest of f
-}
-
-// tryWrite makes one write(2) on the connection's descriptor without
-// waiting for it to become writable, and returns how many bytes went out.
-func tryWrite(raw syscall.RawConn, b []byte) int {
-	n := 0
-	_ = raw.Write(func(fd uintptr) bool { // an error leaves n at 0: the writer reports it
-		for {
-			m, err := syscall.Write(int(fd), b)
-			if err == syscall.EINTR {
-				continue
-			}
-			if m > 0 {
-				n = m
-			}
-			return true // done, written or not: never wait here
-		}
-	})
-	return n
 }
 
 // attachLocked makes conn the session's WebSocket. s.mu is held.
 func (s *Session) attachLocked(conn net.Conn) {
 	s.ws = conn
+	if !inlineWrites {
+		return
+	}
 	if sc, ok := conn.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
 			s.raw = raw
@@ -269,6 +266,7 @@ func (s *Session) kickLocked() {
 	case s.transport == transportWebSocket && s.ws != nil:
 		if !s.writing {
 			s.writing = true
+			s.srv.goroutines.add()
 			go s.writeLoop(s.ws)
 		}
 	case s.pollWaiting:
@@ -291,6 +289,7 @@ var iovecs = sync.Pool{New: func() any { return new(net.Buffers) }}
 // writeLoop drains the queue to conn, everything queued in one write, until
 // the queue is empty. It is the only writer of an attached WebSocket.
 func (s *Session) writeLoop(conn net.Conn) {
+	defer s.srv.goroutines.done()
 	bp := iovecs.Get().(*net.Buffers)
 	bufs := *bp
 	defer func() {
@@ -433,21 +432,69 @@ func (s *Session) enqueue(p packet) {
 		return
 	}
 	s.inbox = append(s.inbox, p)
+	s.queued++
 	if !s.delivering {
 		s.delivering = true
-		s.srv.delivering.add()
+		s.srv.goroutines.add()
 		go s.deliver()
 	}
 	s.mu.Unlock()
+}
+
+// settleWait bounds how long a GET waits for the handler to finish the
+// messages received before it (see settleLocked).
+const settleWait = 100 * time.Millisecond
+
+// settleLocked holds a GET until the handler has returned from every
+// message received so far, for at most settleWait, or until the session
+// closes or ctx is done. Node's handlers run synchronously while the POST
+// is read, so their replies are queued before the client's next GET can be
+// answered; Parley hands messages to a deliverer goroutine, and without
+// this wait a GET right after a POST could carry only part of the replies
+// (the public suites' echo cases check the whole). The wait is bounded so
+// that a handler that blocks delays polling, not stops it; and it is the
+// GET that waits, not the POST, so a client can always post its close
+// packet. s.mu is held on entry and on return.
+func (s *Session) settleLocked(ctx context.Context) {
+	target := s.queued
+	s.pollSettling = true // a second GET meanwhile overlaps this one
+	defer func() { s.pollSettling = false }()
+	timer := time.NewTimer(settleWait)
+	defer timer.Stop()
+	for s.handled < target && s.state == stateOpen {
+		if s.handledWake == nil {
+			s.handledWake = make(chan struct{})
+		}
+		wake := s.handledWake
+		s.mu.Unlock()
+		select {
+		case <-wake:
+		case <-timer.C:
+			s.mu.Lock()
+			return
+		case <-ctx.Done():
+			s.mu.Lock()
+			return
+		}
+		s.mu.Lock()
+	}
 }
 
 // deliver calls the handler for queued messages, in order, then exits.
 // The close marker queued by closeNow comes last: messages that arrived
 // before the close are delivered before OnClose.
 func (s *Session) deliver() {
-	defer s.srv.delivering.done()
+	defer s.srv.goroutines.done()
+	var done uint64 // messages of the last batch, handled
 	for {
 		s.mu.Lock()
+		if done > 0 {
+			s.handled += done
+			if s.handledWake != nil {
+				close(s.handledWake)
+				s.handledWake = nil
+			}
+		}
 		batch := s.inbox
 		s.inbox = nil
 		if len(batch) == 0 {
@@ -460,12 +507,14 @@ func (s *Session) deliver() {
 			s.space = nil
 		}
 		s.mu.Unlock()
+		done = 0
 		for _, p := range batch {
 			if p.typ == typeClose {
 				s.handler.OnClose(string(p.data))
 				continue
 			}
 			s.handler.OnMessage(p.data, p.binary)
+			done++
 		}
 	}
 }
@@ -484,7 +533,14 @@ func (s *Session) resetTimerLocked(d time.Duration) {
 // time. It also finishes a close whose last frames were never fetched.
 func (s *Session) onTimer() {
 	s.mu.Lock()
-	if time.Now().Before(s.due) {
+	s.runDueLocked(time.Now())
+}
+
+// runDueLocked does the heartbeat's work if its due time has passed: the
+// timer's firing, or a request that finds the timer late (see servePoll).
+// s.mu is held on entry and released on return.
+func (s *Session) runDueLocked(now time.Time) {
+	if now.Before(s.due) {
 		s.mu.Unlock() // a stale firing; the timer was re-armed
 		return
 	}
@@ -530,6 +586,7 @@ func (s *Session) Close(reason string) {
 	if s.transport == transportWebSocket && s.ws != nil {
 		if !s.writing {
 			s.writing = true
+			s.srv.goroutines.add()
 			go s.writeLoop(s.ws)
 		}
 	} else if s.pollWaiting {
@@ -565,6 +622,14 @@ func (s *Session) closeNow(reason string) {
 	if s.done != nil {
 		close(s.done)
 	}
+	if s.handledWake != nil {
+		close(s.handledWake) // a GET waiting for its messages' handling goes on
+		s.handledWake = nil
+	}
+	if s.pollArrived != nil {
+		close(s.pollArrived) // a close packet waiting for a GET goes on
+		s.pollArrived = nil
+	}
 	if s.pollWaiting {
 		s.wakePollLocked()
 	}
@@ -572,7 +637,7 @@ func (s *Session) closeNow(reason string) {
 		s.inbox = append(s.inbox, packet{typ: typeClose, data: []byte(reason)})
 		if !s.delivering {
 			s.delivering = true
-			s.srv.delivering.add()
+			s.srv.goroutines.add()
 			go s.deliver()
 		}
 	}

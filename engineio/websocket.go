@@ -46,9 +46,9 @@ func (srv *Server) upgrade(w http.ResponseWriter, r *http.Request) (net.Conn, *b
 
 // serveWebSocket opens a session directly over WebSocket.
 func (srv *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
-	sess := srv.newSession(r, transportWebSocket)
-	if sess == nil {
-		writeError(w, CodeBadRequest, "server shutting down")
+	sess, err := srv.newSession(r, transportWebSocket)
+	if err != nil {
+		srv.refuseSession(w, err)
 		return
 	}
 	conn, br, ok := srv.upgrade(w, r)
@@ -67,7 +67,9 @@ func (srv *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	// The reader runs in a fresh goroutine so that the HTTP server's
 	// per-request state (its 4 KiB buffers, the request goroutine's grown
 	// stack) is freed now rather than held for the connection's life.
+	srv.goroutines.add()
 	go func() {
+		defer srv.goroutines.done()
 		err := sess.readLoop(conn, br)
 		sess.readFailed(conn, br, err)
 	}()
@@ -85,26 +87,58 @@ func closeReasonFor(err error) string {
 }
 
 // serveUpgrade runs the probe of a polling session's upgrade to WebSocket.
+// A session that is upgrading already, or upgraded, or closing, gets the
+// WebSocket all the same and then a close frame, as Node's engine.io does:
+// a client without an error listener (the public suites' ws client) must
+// see an open, then a close, not a failed handshake.
 func (srv *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, sess *Session) {
 	sess.mu.Lock()
-	busy := sess.transport != transportPolling || sess.upgrading || sess.state != stateOpen
+	busy := sess.transport != transportPolling || sess.upgrading || sess.probeClaimed || sess.state != stateOpen
+	if !busy {
+		sess.probeClaimed = true
+	}
 	sess.mu.Unlock()
-	if busy {
-		writeError(w, CodeBadRequest, "")
-		return
-	}
 	conn, br, ok := srv.upgrade(w, r)
-	if !ok {
+	if busy {
+		if ok {
+			srv.goroutines.add()
+			go srv.refuseWebSocket(conn, br)
+		}
 		return
 	}
+	if !ok {
+		sess.mu.Lock()
+		sess.probeClaimed = false
+		sess.mu.Unlock()
+		return
+	}
+	srv.goroutines.add()
 	go srv.runUpgrade(sess, conn, br) // see serveWebSocket for why a fresh goroutine
+}
+
+// refuseWebSocket closes an accepted WebSocket that belongs to no session:
+// a close frame without a status (the client sees 1005, as from Node), a
+// FIN, then the client's input is read and dropped until it closes too or
+// lingerTimeout passes, so that no reset overtakes the close frame.
+func (srv *Server) refuseWebSocket(conn net.Conn, br *bufio.Reader) {
+	defer srv.goroutines.done()
+	_ = conn.SetWriteDeadline(time.Now().Add(time.Second))   // best effort
+	_, _ = conn.Write(appendWSFrame(nil, opClose, nil, nil)) // best effort: the peer may be gone
+	if cw, ok := conn.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite() // best effort, as above
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(lingerTimeout)) // fails only on a closed conn, which the read reports
+	_, _ = io.Copy(io.Discard, br)                          // ends at the peer's close, an error or the deadline
+	_ = conn.Close()                                        // the end of the linger, whatever ended it
 }
 
 // runUpgrade probes the new WebSocket and, once the client confirms, reads
 // the session from it.
 func (srv *Server) runUpgrade(sess *Session, conn net.Conn, br *bufio.Reader) {
+	defer srv.goroutines.done()
 	sess.mu.Lock()
 	if sess.state == stateClosed {
+		sess.probeClaimed = false
 		sess.mu.Unlock()
 		_ = conn.Close() // the session closed while the upgrade was accepted
 		return
@@ -131,6 +165,7 @@ func (srv *Server) runUpgrade(sess *Session, conn net.Conn, br *bufio.Reader) {
 	if !upgraded {
 		sess.mu.Lock()
 		sess.upgrading = false
+		sess.probeClaimed = false
 		sess.mu.Unlock()
 		_ = conn.Close() // the probe failed; polling goes on
 		srv.cfg.Logger.Debug("engineio: upgrade failed", "sid", sess.id, "err", err)
@@ -321,8 +356,8 @@ func (s *Session) closeTooLarge(conn net.Conn, br *bufio.Reader) {
 	}
 	s.mu.Unlock()
 	s.closeNow(ReasonTransportError)
-	s.srv.delivering.add() // Server.Close waits for the linger too
-	defer s.srv.delivering.done()
+	s.srv.goroutines.add() // Server.Close waits for the linger too
+	defer s.srv.goroutines.done()
 	s.waitWriterIdle()
 	_ = conn.SetWriteDeadline(time.Now().Add(time.Second))                  // best effort
 	_, _ = conn.Write(appendWSFrame(nil, opClose, nil, []byte{0x03, 0xf1})) // best effort: the peer may be gone

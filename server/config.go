@@ -127,6 +127,14 @@ type Config struct {
 	// RedisPrefix starts the cluster's channel names, as the key option of
 	// Node's adapter. Default "socket.io".
 	RedisPrefix string
+	// MaxSessions caps the open Engine.IO sessions: over it a handshake
+	// gets 503 and the open ones are untouched. Zero is no cap; the parley
+	// command's default is 100,000.
+	MaxSessions int
+	// HandshakeRate limits Engine.IO handshakes per client address (token
+	// bucket, engineio.Config.HandshakeRate). The zero value, the default,
+	// is off.
+	HandshakeRate ratelimit.RateLimit
 	// Logger receives the server's logs. Nil discards them.
 	Logger *slog.Logger
 }

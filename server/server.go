@@ -60,6 +60,8 @@ func New(cfg Config) (*Server, error) {
 			MaxPayload:   cfg.MaxHTTPBufferSize,
 			CORS:         engineio.CORS{AllowOrigin: s.allowOrigin, Credentials: true},
 			Logger:       cfg.Logger,
+
+			MaxSessions: cfg.MaxSessions, HandshakeRate: engineio.RateLimit(cfg.HandshakeRate),
 		},
 		ConnectTimeout: cfg.ConnectTimeout,
 		Logger:         cfg.Logger,

@@ -186,19 +186,6 @@ func orDefault[T comparable](v, def T) T {
 	return v
 }
 
-// raiseNofile lifts the soft RLIMIT_NOFILE to the hard limit.
-func raiseNofile() {
-	var rl syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
-		log.Printf("getrlimit: %v", err)
-		return
-	}
-	rl.Cur = rl.Max
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
-		log.Printf("setrlimit: %v", err)
-	}
-}
-
 // dialCfg builds the dial settings: source addresses are spread so that no
 // single source IP needs more than 20000 ephemeral ports.
 func (cfg config) dialCfg(total int) dialConfig {
@@ -393,15 +380,6 @@ func serverCPUTime(pid int) (time.Duration, error) {
 		return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
 	}
 	return time.Duration(ut+st) * time.Second / clockTicks, nil
-}
-
-// cpuTime is the user+system CPU time this process has used.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // cpuPressure returns the "some avg10" CPU pressure in percent, or -1 when

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/parley-rt/parley/namespaces/ratelimit"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -77,6 +78,12 @@ func TestParseFlags(t *testing.T) {
 		{"--rate-limits", "chatMessage=fast"},
 		{"--rate-limits", "chatMessage=10:0"},
 		{"--max-connections-per-user", "0"},
+		{"--max-sessions", "-1"},
+		{"--max-sessions", "many"},
+		{"--handshake-rate", "10"},
+		{"--handshake-rate", "0:5"},
+		{"--handshake-rate", "10:0"},
+		{"--handshake-rate", "fast:20"},
 		{"--jwt-public-key", "/nonexistent/key.pem"},
 		{"--log-format", "xml"},
 		{"--pprof"},
@@ -167,5 +174,25 @@ func TestParseFlagsRedis(t *testing.T) {
 	cfg, _, err = parseFlags([]string{"--redis-url", "redis://h:1/2", "--redis-prefix", "x"}, func(k string) string { return env[k] })
 	if err != nil || cfg.RedisURL != "redis://h:1/2" || cfg.RedisPrefix != "x" {
 		t.Fatalf("flags: %q %q %v", cfg.RedisURL, cfg.RedisPrefix, err)
+	}
+}
+
+func TestParseHardeningFlags(t *testing.T) {
+	t.Parallel()
+	cfg, _, err := parseFlags(nil, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.MaxSessions != 100_000 || cfg.HandshakeRate != (ratelimit.RateLimit{}) {
+		t.Errorf("defaults: MaxSessions %d, HandshakeRate %+v; want 100000 and off", cfg.MaxSessions, cfg.HandshakeRate)
+	}
+	cfg, _, err = parseFlags([]string{"--max-sessions", "0", "--handshake-rate", "2.5:20"}, func(string) string { return "" })
+	if err != nil || cfg.MaxSessions != 0 || cfg.HandshakeRate != (ratelimit.RateLimit{Rate: 2.5, Burst: 20}) {
+		t.Errorf("flags: %v, MaxSessions %d, HandshakeRate %+v", err, cfg.MaxSessions, cfg.HandshakeRate)
+	}
+	env := map[string]string{"PARLEY_MAX_SESSIONS": "5000", "PARLEY_HANDSHAKE_RATE": "10:20"}
+	cfg, _, err = parseFlags(nil, func(k string) string { return env[k] })
+	if err != nil || cfg.MaxSessions != 5000 || cfg.HandshakeRate != (ratelimit.RateLimit{Rate: 10, Burst: 20}) {
+		t.Errorf("environment: %v, MaxSessions %d, HandshakeRate %+v", err, cfg.MaxSessions, cfg.HandshakeRate)
 	}
 }

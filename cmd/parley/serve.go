@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"os/signal"
 	"strconv"
@@ -80,7 +81,7 @@ func parseFlags(args []string, getenv func(string) string) (server.Config, loggi
 	fs.BoolVar(&cfg.AdminUI, "admin-ui", getenv("PARLEY_ADMIN_UI") == "true", "serve the Socket.IO Admin UI's /admin namespace (env PARLEY_ADMIN_UI=true)")
 	str(&cfg.AdminUser, "admin-user", "PARLEY_ADMIN_USER", "", "admin UI login; empty: open (refused with --production)")
 	str(&cfg.AdminPasswordHash, "admin-password-hash", "PARLEY_ADMIN_PASSWORD_HASH", "", "bcrypt hash of the admin UI password")
-	var cors, level, maxBuf, sseBuf, keyFile, private, limits, maxRooms, maxConns, dbPool string
+	var cors, level, maxBuf, sseBuf, keyFile, private, limits, maxRooms, maxConns, dbPool, maxSessions, hsRate string
 	str(&cfg.Addr, "addr", "PARLEY_ADDR", ":3000", "listen address")
 	str(&cfg.DataDir, "data-dir", "PARLEY_DATA_DIR", "./data", "directory of the embedded SQLite database")
 	var sqliteSync string
@@ -113,6 +114,8 @@ func parseFlags(args []string, getenv func(string) string) (server.Config, loggi
 	str(&maxConns, "max-connections-per-user", "PARLEY_MAX_CONNECTIONS_PER_USER", "20", "sockets one user may have across namespaces and tabs")
 	str(&cfg.RedisURL, "redis-url", "PARLEY_REDIS_URL", "", "Redis of a cluster of nodes, redis://host:port/db (wire-compatible with @socket.io/redis-adapter); empty: a single node")
 	str(&cfg.RedisPrefix, "redis-prefix", "PARLEY_REDIS_PREFIX", "socket.io", "prefix of the cluster's Redis channels")
+	str(&maxSessions, "max-sessions", "PARLEY_MAX_SESSIONS", "100000", "open Engine.IO sessions (connections) in all; over it a handshake gets 503; 0: no cap")
+	str(&hsRate, "handshake-rate", "PARLEY_HANDSHAKE_RATE", "", "handshakes per client address as rate:burst (per second), e.g. 10:20; empty: off. Behind a proxy, limit at the proxy")
 	if err := fs.Parse(args); err != nil {
 		return cfg, logging{}, err
 	}
@@ -149,6 +152,12 @@ func parseFlags(args []string, getenv func(string) string) (server.Config, loggi
 			return cfg, logging{}, fmt.Errorf("%s %q: want a positive number", f.name, f.s)
 		}
 	}
+	if cfg.MaxSessions, err = strconv.Atoi(maxSessions); err != nil || cfg.MaxSessions < 0 {
+		return cfg, logging{}, fmt.Errorf("max-sessions %q: want a number, 0 for no cap", maxSessions)
+	}
+	if cfg.HandshakeRate, err = parseHandshakeRate(hsRate); err != nil {
+		return cfg, logging{}, err
+	}
 	if cfg.RateLimits, err = ratelimit.ParseRateLimits(limits); err != nil {
 		return cfg, logging{}, err
 	}
@@ -170,6 +179,21 @@ func parseFlags(args []string, getenv func(string) string) (server.Config, loggi
 		return cfg, logging{}, errors.New("--pprof needs --metrics-addr: profiles are never served on the main listener")
 	}
 	return cfg, logging{level: lv, json: logFormat == "json"}, nil
+}
+
+// parseHandshakeRate parses --handshake-rate: "" is off, else rate:burst
+// with a positive rate (per second) and a burst of at least 1.
+func parseHandshakeRate(s string) (ratelimit.RateLimit, error) {
+	if s == "" {
+		return ratelimit.RateLimit{}, nil
+	}
+	rate, burst, ok := strings.Cut(s, ":")
+	r, err1 := strconv.ParseFloat(rate, 64)
+	b, err2 := strconv.Atoi(burst)
+	if !ok || err1 != nil || err2 != nil || !(r > 0) || math.IsInf(r, 0) || b < 1 {
+		return ratelimit.RateLimit{}, fmt.Errorf("handshake-rate %q: want rate:burst, e.g. 10:20, or empty for off", s)
+	}
+	return ratelimit.RateLimit{Rate: r, Burst: b}, nil
 }
 
 // splitComma splits a comma list, dropping blanks.

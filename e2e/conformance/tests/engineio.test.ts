@@ -17,9 +17,10 @@ import {
   assertEngineError,
   assertOpenPacket,
   assertRefused,
+  assertSecondWsClosed,
   assertSessionUnknown,
   closeAllWs,
-  closeWhileHeld,
+  closeWhilePolling,
   engineUrl,
   probeAndUpgrade,
   wsUrl,
@@ -31,18 +32,6 @@ const server = useConformanceServer();
 const base = (): string => server().url;
 
 afterEach(() => closeAllWs());
-
-/**
- * Upgrades a polling session to WebSocket and returns once the server has
- * completed the upgrade: a message sent after the upgrade packet is echoed
- * over the WebSocket only when the WebSocket is the session's transport.
- */
-async function upgraded(): Promise<{ polling: Polling; ws: WsClient }> {
-  const { polling, ws } = await probeAndUpgrade(base(), PATH);
-  ws.send("4upgraded");
-  assert.equal(await ws.nextText(), "4upgraded");
-  return { polling, ws };
-}
 
 /** A GET whose request has been written, then dropped by the client before any answer. */
 async function abandonedPoll(url: string): Promise<void> {
@@ -242,11 +231,11 @@ describe("Engine.IO protocol", { timeout: 60_000 }, () => {
   describe("close", () => {
     describe("HTTP long-polling", () => {
       it("forcefully closes the session", async () => {
-        const { session, poll, post } = await closeWhileHeld(base(), PATH);
+        const { session, poll, post } = await closeWhilePolling(base(), PATH);
         assert.equal(post.status, 200);
         assert.equal(post.body, "ok");
         assert.equal(poll.status, 200, `held GET (body ${poll.body})`);
-        assert.equal(poll.body, "6", "the held GET is released with a noop");
+        assert.equal(poll.body, "6", "the GET is released with a noop");
         assertSessionUnknown(await session.get());
       });
     });
@@ -283,17 +272,19 @@ describe("Engine.IO protocol", { timeout: 60_000 }, () => {
     });
 
     it("ignores HTTP requests with same sid after upgrade", async () => {
-      const { polling, ws } = await upgraded();
+      // As in the public suite, the GET goes out right after the upgrade
+      // packet: the upgrade must have taken effect before it is served.
+      const { polling, ws } = await probeAndUpgrade(base(), PATH);
       assertEngineError(await polling.get(), 3, "Bad request");
       ws.send("4hello");
       assert.equal(await ws.nextText(), "4hello");
     });
 
     it("ignores WebSocket connection with same sid after upgrade", async () => {
-      const { polling, ws } = await upgraded();
-      const second = WsClient.connect(wsUrl(base(), PATH, `EIO=4&transport=websocket&sid=${polling.sid}`));
-      await second.waitClosed();
-      assert.deepEqual(second.received, [], "the second WebSocket gets no packet");
+      // As in the public suite, the second WebSocket is opened right after
+      // the upgrade packet; it must open, then be closed by the server.
+      const { polling, ws } = await probeAndUpgrade(base(), PATH);
+      await assertSecondWsClosed(base(), PATH, polling.sid);
       ws.send("4hello");
       assert.equal(await ws.nextText(), "4hello");
     });
