@@ -4,6 +4,7 @@ package server_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -42,4 +43,24 @@ func TestReadyzFollowsRedis(t *testing.T) {
 	}
 	r.Restart()
 	poll("Redis back", http.StatusOK)
+	// The outage shows in the Redis metrics: the subscription was restored.
+	_, body, _ := do(t, "GET", ts.URL+"/metrics", "", "")
+	for _, name := range []string{"parley_redis_published_total", "parley_redis_received_total", "parley_redis_dropped_total", "parley_redis_errors_total"} {
+		if !strings.Contains(body, name+" ") {
+			t.Errorf("/metrics lacks %s", name)
+		}
+	}
+	if strings.Contains(body, "parley_redis_reconnects_total 0\n") || !strings.Contains(body, "parley_redis_reconnects_total ") {
+		t.Errorf("parley_redis_reconnects_total did not count the restart:\n%s", grepLines(body, "parley_redis_"))
+	}
+}
+
+func grepLines(body, prefix string) string {
+	var out []string
+	for _, l := range strings.Split(body, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

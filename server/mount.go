@@ -110,6 +110,12 @@ func (s *Server) mount() error {
 	sources.Namespaces = []*socketio.Namespace{chatSIO, presenceSIO}
 	sources.SSEStreams = s.sse.Streams
 	sources.OnlineUsers = p.Online
+	if c := s.cluster; c != nil {
+		m.Redis(func() telemetry.RedisCounts {
+			st := c.Stats()
+			return telemetry.RedisCounts{Published: st.Published, Received: st.Received, Dropped: st.Dropped, Errors: st.Errors, Reconnects: st.Reconnects}
+		})
+	}
 	if cfg.AdminUI { // last: it instruments every namespace registered above
 		a, err := admin.New(admin.Config{
 			IO: s.io, User: cfg.AdminUser, PasswordHash: cfg.AdminPasswordHash,

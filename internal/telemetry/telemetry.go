@@ -136,8 +136,30 @@ func New(src *Sources) *Metrics {
 	return m
 }
 
-// Register adds collectors (the cluster's parley_redis_* counters, say).
+// Register adds collectors.
 func (m *Metrics) Register(cs ...prometheus.Collector) { m.reg.MustRegister(cs...) }
+
+// RedisCounts are the cluster adapter's counters (redisadapter.Stats).
+type RedisCounts struct {
+	Published, Received, Dropped, Errors, Reconnects uint64
+}
+
+// Redis exports the cluster's counters, read at scrape time:
+// parley_redis_published_total, parley_redis_received_total,
+// parley_redis_dropped_total (never published: Redis unreachable or the
+// queue full), parley_redis_errors_total and parley_redis_reconnects_total.
+func (m *Metrics) Redis(f func() RedisCounts) {
+	counter := func(name, help string, pick func(RedisCounts) uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(pick(f())) })
+	}
+	m.reg.MustRegister(
+		counter("parley_redis_published_total", "Cluster messages Redis accepted.", func(c RedisCounts) uint64 { return c.Published }),
+		counter("parley_redis_received_total", "Cluster messages received from Redis.", func(c RedisCounts) uint64 { return c.Received }),
+		counter("parley_redis_dropped_total", "Cluster messages never published (Redis unreachable or the queue full): their broadcasts reached this node only.", func(c RedisCounts) uint64 { return c.Dropped }),
+		counter("parley_redis_errors_total", "Failed publishes, failed subscription reads and malformed cluster messages.", func(c RedisCounts) uint64 { return c.Errors }),
+		counter("parley_redis_reconnects_total", "Subscriptions restored after a broken Redis connection.", func(c RedisCounts) uint64 { return c.Reconnects }),
+	)
+}
 
 // RateLimited counts an event over its limit (ratelimit.Config.OnLimited).
 func (m *Metrics) RateLimited(event string) { m.rateLimited.WithLabelValues(event).Inc() }
