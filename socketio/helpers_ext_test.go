@@ -6,37 +6,23 @@ import (
 	"net/http/httptest"
 	"sync"
 	"testing"
-	"time"
 
+	"github.com/parley-rt/parley/internal/testutil"
 	"github.com/parley-rt/parley/socketio"
 )
 
 // waitTimeout bounds every wait; nothing waits for it when things work.
-const waitTimeout = 10 * time.Second
+const waitTimeout = testutil.Timeout
 
-// waitFor polls cond until it holds or the deadline passes.
+// waitFor and recv are the shared helpers (internal/testutil).
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond) // polling interval, not synchronisation
-	}
+	testutil.WaitFor(t, what, cond)
 }
 
-// recv waits for one value from ch.
 func recv[T any](t testing.TB, ch <-chan T, what string) T {
 	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(waitTimeout):
-		t.Fatalf("timed out waiting for %s", what)
-		var zero T
-		return zero
-	}
+	return testutil.Recv(t, ch, what)
 }
 
 // none checks that nothing arrives on ch right now.

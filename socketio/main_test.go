@@ -2,9 +2,10 @@ package socketio
 
 import (
 	"testing"
-	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/parley-rt/parley/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
@@ -18,16 +19,10 @@ func TestMain(m *testing.M) {
 
 // waitTimeout bounds every wait of these tests; nothing waits for it when
 // the condition holds.
-const waitTimeout = 10 * time.Second
+const waitTimeout = testutil.Timeout
 
-// waitFor polls cond until it holds or the deadline passes.
+// waitFor is the shared helper (internal/testutil).
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond) // polling interval, not synchronisation
-	}
+	testutil.WaitFor(t, what, cond)
 }
