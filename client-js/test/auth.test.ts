@@ -67,7 +67,7 @@ test("a token function refreshes the token before exp, and the socket outlives t
   });
   let disconnects = 0;
   c.chat.on("disconnect", () => disconnects++);
-  const room = `refresh-${process.pid}`;
+  const room = `refresh:${process.pid}`;
   await c.join(room);
   const firstExp = Date.now() + 3000;
   const callsAtConnect = calls;

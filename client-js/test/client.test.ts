@@ -41,7 +41,8 @@ after(async () => {
 
 let seq = 0;
 /** A room name unique to the test. */
-const roomName = (what: string) => `${what}-${process.pid}-${++seq}`;
+// The ":" keeps a name from being shaped like a socket id, which the server refuses.
+const roomName = (what: string) => `${what}:${process.pid}-${++seq}`;
 
 function client(name: string, opts: Partial<ParleyClientOptions> = {}): ParleyClient {
   const c = createParleyClient({

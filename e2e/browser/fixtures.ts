@@ -127,7 +127,8 @@ export const test = base.extend<TestFixtures, WorkerFixtures>({
   },
   room: async ({}, use, info) => {
     await use(
-      `${info.title.replace(/[^A-Za-z0-9]+/g, "-").slice(0, 40)}-${info.workerIndex}-${info.repeatEachIndex}-${Date.now() % 100000}`,
+      // The ":" keeps the name from being shaped like a socket id, which the server refuses.
+      `${info.title.replace(/[^A-Za-z0-9]+/g, "-").slice(0, 40)}:${info.workerIndex}-${info.repeatEachIndex}-${Date.now() % 100000}`,
     );
   },
 });

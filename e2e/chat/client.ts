@@ -51,9 +51,13 @@ export function negativeWindow(ms: number = NEGATIVE_MS): Promise<void> {
 }
 
 let seq = 0;
-/** A room name unique in this process (tests never share rooms). */
+/**
+ * A room name unique in this process (tests never share rooms). The ":"
+ * keeps it from ever being shaped like a socket id (20 characters of
+ * URL-safe base64), which the server refuses as a room name.
+ */
 export function uniqueRoom(label: string): string {
-  return `${label}-${process.pid}-${++seq}`;
+  return `${label}:${process.pid}-${++seq}`;
 }
 
 /** A handshake identity unique in this process. */

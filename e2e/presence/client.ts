@@ -31,9 +31,9 @@ export function newUser(name: string): { userId: string; name: string } {
   return { userId: `${name.toLowerCase()}-${process.pid}-${++seq}`, name };
 }
 
-/** A room name unique in this process. */
+/** A room name unique in this process; never shaped like a socket id (see e2e/chat's uniqueRoom). */
 export function uniqueRoom(label: string): string {
-  return `${label}-${process.pid}-${++seq}`;
+  return `${label}:${process.pid}-${++seq}`;
 }
 
 /** The event log of a /presence socket, with waits for one user's status. */

@@ -19,8 +19,9 @@ afterEach(closeAll);
 useSSECleanup();
 
 let seq = 0;
+// The ":" keeps a room name from being shaped like a socket id, which the server refuses.
 function uid(name: string): string {
-  return `${name}-${process.pid}-${++seq}`;
+  return `${name}:${process.pid}-${++seq}`;
 }
 
 /** A valid token for a fresh user. */

@@ -20,7 +20,7 @@ function user(name: string): { userId: string; name: string } {
 for (const mode of MODES) {
   describe(`rate limits [${mode}]`, () => {
     it("answers rate_limited beyond the burst, and recovers at the rate", async () => {
-      const room = `limits-${process.pid}-${++seq}`;
+      const room = `limits:${process.pid}-${++seq}`;
       const s = await connect(server(), "/chat", mode, user("Alice"));
       assert.equal(await outcome(s, "joinRoom", { room }), "ok");
       // 30 at once: the burst of 20 passes, the rest is refused.
@@ -39,7 +39,7 @@ for (const mode of MODES) {
     });
 
     it("drops ack-less events beyond the limit (typing 5/s, burst 10)", async () => {
-      const room = `typing-${process.pid}-${++seq}`;
+      const room = `typing:${process.pid}-${++seq}`;
       // The typist's transport is the one under test (the limit is its
       // socket's). The reader listens over websocket: relayed typing is
       // volatile, and a polling reader drops most of it while a GET is not

@@ -52,7 +52,7 @@ describe("chat rooms by their plain names on a cluster", () => {
   });
 
   test("a redis-emitter's to(room) reaches the chat room's members only", async () => {
-    const room = `lobby-${process.pid}`;
+    const room = `lobby:${process.pid}`;
     const [member, outsider] = await Promise.all([
       chatClient(parley.url, "member"),
       chatClient(parley.url, "outsider"),
