@@ -36,8 +36,8 @@
 //  2. inflight.mu (Server.goroutines): taken only when the count drops to
 //     zero, and by Close's wait; never while it calls anything.
 //
-// Server.mu (the session map and the closing flag) and addrLimiter.mu (the
-// handshake buckets) are leaves: nothing
+// Server.mu (the session map, the closing flag, the recently client-closed
+// sessions) and addrLimiter.mu (the handshake buckets) are leaves: nothing
 // else is locked while they are held, and neither is taken while a
 // Session.mu is held (closeNow unlocks the session before Server.remove;
 // Close copies the session list, then unlocks, then closes each).

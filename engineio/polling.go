@@ -1,7 +1,6 @@
 package engineio
 
 import (
-	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -24,38 +23,6 @@ func (s *Session) servePolling(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeError(w, CodeBadRequest, "")
 	}
-}
-
-// closeWaitsForPoll bounds how long a client's close packet, posted while
-// no GET is held, waits for one (see awaitHeldPollLocked).
-const closeWaitsForPoll = 100 * time.Millisecond
-
-// awaitHeldPollLocked waits, at most closeWaitsForPoll, for a GET to be
-// held before the client's close packet is applied. A client that closes
-// the session by POST may have sent a GET just before, on another
-// connection; HTTP does not order the two, and on a busy machine the POST
-// can be served first. Node releases such a GET with a noop, and the
-// public suites check that ("forcefully closes the session"); without the
-// wait the GET would find the sid unknown. A client with no GET out (none
-// does after closing) only gets its "ok" that much later. s.mu is held on
-// entry and on return.
-func (s *Session) awaitHeldPollLocked(ctx context.Context) {
-	if s.pollWaiting || s.state != stateOpen || s.transport != transportPolling {
-		return
-	}
-	if s.pollArrived == nil {
-		s.pollArrived = make(chan struct{})
-	}
-	arrived := s.pollArrived
-	s.mu.Unlock()
-	t := time.NewTimer(closeWaitsForPoll)
-	select {
-	case <-arrived:
-	case <-t.C:
-	case <-ctx.Done():
-	}
-	t.Stop()
-	s.mu.Lock()
 }
 
 // servePoll holds a GET until frames are queued, then writes them all.
@@ -93,10 +60,6 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 			s.pollWake = make(chan struct{}, 1)
 		}
 		s.pollWaiting = true
-		if s.pollArrived != nil {
-			close(s.pollArrived) // a POST of the close packet may go on
-			s.pollArrived = nil
-		}
 		wake := s.pollWake
 		// During an upgrade a GET is held only briefly, then answered
 		// with a noop (Node's "fast upgrade" check): answering at once
@@ -225,15 +188,7 @@ func (s *Session) serveData(w http.ResponseWriter, r *http.Request) {
 		s.closeNow(ReasonTransportError)
 		return
 	}
-	if err := decodePayload(body, func(p packet) error {
-		if p.typ == typeClose {
-			s.mu.Lock()
-			s.awaitHeldPollLocked(r.Context())
-			s.mu.Unlock()
-		}
-		s.receive(p)
-		return nil
-	}); err != nil {
+	if err := decodePayload(body, func(p packet) error { s.receive(p); return nil }); err != nil {
 		// As in Node, the POST is answered "ok" all the same: the payload
 		// was read, and what it held closes the session.
 		s.closeNow(ReasonParseError)

@@ -47,6 +47,12 @@ type Server struct {
 	closing  bool
 	drained  chan struct{} // closed when closing and sessions is empty
 
+	// peerClosed holds, for one late GET each, the polling sessions their
+	// clients closed by POST, for peerClosedGrace (see remove);
+	// peerClosedOrder lists them by due time.
+	peerClosed      map[string]*Session
+	peerClosedOrder []peerClosedEntry
+
 	// limiter applies HandshakeRate; nil when it is off.
 	limiter *addrLimiter
 	// capWarned is when the MaxSessions warning was last logged
@@ -123,6 +129,9 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	srv.mu.RLock()
 	sess := srv.sessions[sid]
 	srv.mu.RUnlock()
+	if sess == nil && transport == "polling" && r.Method == http.MethodGet && !upgrade {
+		sess = srv.takePeerClosed(sid)
+	}
 	if sess == nil {
 		writeError(w, CodeUnknownSID, "")
 		return
@@ -247,16 +256,67 @@ func (srv *Server) start(sess *Session) {
 	sess.mu.Unlock()
 }
 
-func (srv *Server) remove(sess *Session) {
+// remove unregisters a closed session. With linger, a polling session the
+// client closed by POST stays reachable for one GET, for peerClosedGrace:
+// HTTP does not order requests across connections, so the client's GET,
+// sent before the close, can arrive after it, and Node would have released
+// it with a noop.
+func (srv *Server) remove(sess *Session, linger bool) {
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
 	if srv.sessions[sess.id] == sess {
 		delete(srv.sessions, sess.id)
+		if linger && !srv.closing {
+			now := time.Now()
+			srv.prunePeerClosedLocked(now)
+			if srv.peerClosed == nil {
+				srv.peerClosed = make(map[string]*Session)
+			}
+			srv.peerClosed[sess.id] = sess
+			srv.peerClosedOrder = append(srv.peerClosedOrder, peerClosedEntry{sess.id, now.Add(peerClosedGrace)})
+		}
 	}
 	if srv.closing && len(srv.sessions) == 0 && srv.drained != nil {
 		close(srv.drained)
 		srv.drained = nil
 	}
+}
+
+// peerClosedGrace is how long a session the client closed by POST answers
+// one late GET (see remove).
+const peerClosedGrace = pollCloseGrace
+
+type peerClosedEntry struct {
+	sid string
+	due time.Time
+}
+
+// takePeerClosed returns the session sid if the client closed it by POST
+// within peerClosedGrace and no GET has had its noop yet; it is then
+// forgotten.
+func (srv *Server) takePeerClosed(sid string) *Session {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	srv.prunePeerClosedLocked(time.Now())
+	sess := srv.peerClosed[sid]
+	delete(srv.peerClosed, sid)
+	return sess
+}
+
+// prunePeerClosedLocked forgets the sessions whose grace has passed. The
+// order list is by due time, since the grace is constant. srv.mu is held.
+func (srv *Server) prunePeerClosedLocked(now time.Time) {
+	q := srv.peerClosedOrder
+	i := 0
+	for i < len(q) && !now.Before(q[i].due) {
+		delete(srv.peerClosed, q[i].sid)
+		i++
+	}
+	q = q[i:]
+	if len(q) == 0 {
+		q = nil // let the array go
+	}
+	srv.peerClosedOrder = q
 }
 
 // openFrame builds the handshake packet. A session that starts on
@@ -283,6 +343,7 @@ func (srv *Server) openFrame(sid string, transport int) *Frame {
 // to call more than once.
 func (srv *Server) Close(ctx context.Context) error {
 	srv.mu.Lock()
+	srv.peerClosed, srv.peerClosedOrder = nil, nil
 	if !srv.closing {
 		srv.closing = true
 		if len(srv.sessions) > 0 {

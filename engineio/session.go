@@ -77,8 +77,7 @@ type Session struct {
 	queue        []*Frame
 	spare        []*Frame
 	pollWaiting  bool
-	pollSettling bool          // a GET waits in settleLocked
-	pollArrived  chan struct{} // closed when a GET is held; made by awaitHeldPollLocked
+	pollSettling bool // a GET waits in settleLocked
 	pollWake     chan struct{}
 	posting      bool
 	peerClosed   bool // the client sent the close packet
@@ -613,6 +612,10 @@ func (s *Session) closeNow(reason string) {
 	}
 	conn, probing := s.ws, s.probing
 	s.probing = nil
+	// A client that closes a polling session by POST may have a GET on its
+	// way on another connection: that GET gets the noop it would have got
+	// had it arrived first (see Server.remove).
+	linger := s.peerClosed && s.transport == transportPolling && !s.noopSent && !s.pollWaiting
 	s.queue = nil
 	s.spare = nil
 	if s.space != nil {
@@ -623,12 +626,8 @@ func (s *Session) closeNow(reason string) {
 		close(s.done)
 	}
 	if s.handledWake != nil {
-		close(s.handledWake) // a GET waiting for its messages' handling goes on
+		close(s.handledWake) // a POST waiting for its messages' handling answers now
 		s.handledWake = nil
-	}
-	if s.pollArrived != nil {
-		close(s.pollArrived) // a close packet waiting for a GET goes on
-		s.pollArrived = nil
 	}
 	if s.pollWaiting {
 		s.wakePollLocked()
@@ -648,7 +647,7 @@ func (s *Session) closeNow(reason string) {
 	if probing != nil {
 		_ = probing.Close() // ends the probe, as Node closes it with the socket
 	}
-	s.srv.remove(s)
+	s.srv.remove(s, linger)
 }
 
 // frameWSClose is a WebSocket close frame with status 1000.

@@ -117,7 +117,16 @@ describe("disconnect reasons: transport level", { timeout: 20_000 }, () => {
     const { sid: id } = await raw.connect();
     await raw.send("1");
     assert.deepEqual(await observer.reasonFor(id), { id, nsp: "/", reason: "transport close" });
-    const after = await raw.get();
+    // The session is gone. Node refuses the next GET at once; Parley answers
+    // one GET within 500 ms of the close with the noop first, as a GET the
+    // client sent alongside the close may reach it after the close
+    // (engineio/server.go, remove; the public suites' "forcefully closes
+    // the session"), and refuses the one after.
+    let after = await raw.get();
+    if (after.status === 200) {
+      assert.equal(after.body, "6", "at most one noop after the close");
+      after = await raw.get();
+    }
     assert.equal(after.status, 400, "the session is gone");
     assert.deepEqual(JSON.parse(after.body), { code: 1, message: "Session ID unknown" });
   });
