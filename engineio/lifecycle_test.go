@@ -222,6 +222,9 @@ func TestSlowConsumer(t *testing.T) {
 	if reason := slow.waitClose(t); reason != ReasonSlowConsumer {
 		t.Fatalf("slow session closed with %q, want %q", reason, ReasonSlowConsumer)
 	}
+	if n := e.srv.SlowConsumerDisconnects(); n != 1 {
+		t.Fatalf("SlowConsumerDisconnects = %d, want 1", n)
+	}
 	if err := slow.sess.Send(f); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Send after slow-consumer close = %v, want ErrClosed", err)
 	}

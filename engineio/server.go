@@ -58,6 +58,8 @@ type Server struct {
 	// capWarned is when the MaxSessions warning was last logged
 	// (UnixNano).
 	capWarned atomic.Int64
+	// slowConsumers counts sessions closed for overflowing their queue.
+	slowConsumers atomic.Uint64
 
 	// goroutines counts every goroutine the engine starts (readers,
 	// writers, deliverers, upgrade probes, lingering closes) and those

@@ -155,6 +155,7 @@ func (s *Session) Send(f *Frame) error {
 	if len(s.queue) >= s.srv.cfg.MaxQueue {
 		s.mu.Unlock()
 		s.srv.cfg.Logger.Warn("engineio: closing slow consumer", "sid", s.id, "queued", s.srv.cfg.MaxQueue)
+		s.srv.slowConsumers.Add(1)
 		s.closeNow(ReasonSlowConsumer)
 		return ErrSlowConsumer
 	}
@@ -234,6 +235,7 @@ func (s *Session) SendBatch(fs []*Frame) error {
 	}
 	if len(s.queue)+len(fs) > s.srv.cfg.MaxQueue {
 		s.mu.Unlock()
+		s.srv.slowConsumers.Add(1)
 		s.closeNow(ReasonSlowConsumer)
 		return ErrSlowConsumer
 	}

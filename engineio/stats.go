@@ -16,3 +16,8 @@ func (srv *Server) CountByTransport() map[string]int {
 	}
 	return out
 }
+
+// SlowConsumerDisconnects returns how many sessions were closed for
+// overflowing their send queue (ReasonSlowConsumer) since the server
+// started.
+func (srv *Server) SlowConsumerDisconnects() uint64 { return srv.slowConsumers.Load() }

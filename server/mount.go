@@ -107,6 +107,7 @@ func (s *Server) mount() error {
 	telemetry.LogConnections(chatSIO, cfg.Logger)
 	telemetry.LogConnections(presenceSIO, cfg.Logger)
 	sources.Transports = s.io.Engine().CountByTransport
+	sources.SlowConsumers = s.io.Engine().SlowConsumerDisconnects
 	sources.Namespaces = []*socketio.Namespace{chatSIO, presenceSIO}
 	sources.SSEStreams = s.sse.Streams
 	sources.OnlineUsers = p.Online

@@ -42,6 +42,7 @@ func TestMetricsOnMainListener(t *testing.T) {
 		`parley_packets_received_total{namespace="/chat"}`,
 		`parley_packets_sent_total{namespace="/chat"}`,
 		"parley_broadcast_deliveries_total",
+		"parley_slow_consumer_disconnects_total 0",
 		"parley_presence_online_users 0",
 		"go_goroutines",
 		"process_resident_memory_bytes",

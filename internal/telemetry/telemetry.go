@@ -30,6 +30,9 @@ import (
 type Sources struct {
 	// Transports returns the open Engine.IO sessions per transport.
 	Transports func() map[string]int
+	// SlowConsumers returns how many connections were closed for not
+	// reading fast enough (their queue overflowed).
+	SlowConsumers func() uint64
 	// Namespaces are the Socket.IO namespaces whose sockets are counted.
 	Namespaces []*socketio.Namespace
 	// SSEStreams returns the open SSE streams.
@@ -45,6 +48,7 @@ type Sources struct {
 //	parley_packets_received_total{namespace}  counter: events and acks in
 //	parley_packets_sent_total{namespace}      counter: packets queued to sockets
 //	parley_broadcast_deliveries_total         counter: sockets reached by broadcasts
+//	parley_slow_consumer_disconnects_total    counter
 //	parley_sse_streams                        gauge
 //	parley_presence_online_users              gauge
 //	parley_rate_limited_total{event}          counter
@@ -121,6 +125,14 @@ func New(src *Sources) *Metrics {
 			return float64(sum)
 		}),
 	)
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "parley_slow_consumer_disconnects_total", Help: "Connections closed because they did not read fast enough (their send queue overflowed).",
+	}, func() float64 {
+		if src.SlowConsumers == nil {
+			return 0
+		}
+		return float64(src.SlowConsumers())
+	}))
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "parley_sse_streams", Help: "Open server-sent event streams."}, func() float64 {
 		if src.SSEStreams == nil {
 			return 0
