@@ -223,12 +223,14 @@ func TestUpgradePollDuringProbeIsHeld(t *testing.T) {
 	c := e.openPolling()
 	r := e.session(c.sid)
 	w := startProbe(t, e, c)
-	// 3probe is written just before the session marks itself upgrading.
-	waitFor(t, "upgrading", func() bool {
-		r.sess.mu.Lock()
-		defer r.sess.mu.Unlock()
-		return r.sess.upgrading
-	})
+	// The session is upgrading by the time the client has 3probe: a GET
+	// sent then is held for the upgrade packet, not as a plain poll.
+	r.sess.mu.Lock()
+	upgrading := r.sess.upgrading
+	r.sess.mu.Unlock()
+	if !upgrading {
+		t.Fatal("not upgrading once 3probe was received")
+	}
 	start := time.Now()
 	status, body := c.get()
 	if status != 200 || body != "6" {

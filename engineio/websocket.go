@@ -189,10 +189,10 @@ func (s *Session) probe(conn net.Conn, br *bufio.Reader) (bool, error) {
 		}
 		switch string(msg) {
 		case "2probe":
-			_ = conn.SetWriteDeadline(time.Now().Add(s.srv.cfg.WriteTimeout)) // a failed write reports it
-			if _, err := conn.Write(frameProbePong.wsBytes()); err != nil {
-				return false, err
-			}
+			// The session is marked upgrading before 3probe goes out: a GET
+			// the client sends once it has 3probe must find it so, and be
+			// held for the upgrade packet (see servePoll), not be held as
+			// a plain poll and then released with a noop.
 			s.mu.Lock()
 			if s.state != stateOpen {
 				s.mu.Unlock()
@@ -203,6 +203,10 @@ func (s *Session) probe(conn net.Conn, br *bufio.Reader) (bool, error) {
 				s.wakePollLocked()
 			}
 			s.mu.Unlock()
+			_ = conn.SetWriteDeadline(time.Now().Add(s.srv.cfg.WriteTimeout)) // a failed write reports it
+			if _, err := conn.Write(frameProbePong.wsBytes()); err != nil {
+				return false, err
+			}
 		case "5":
 			s.mu.Lock()
 			if s.state != stateOpen || !s.upgrading {
