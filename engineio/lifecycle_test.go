@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
+
+	"github.com/parley-rt/parley/internal/testutil"
 )
 
 func TestServerCloseDrainsWebSocket(t *testing.T) {
@@ -453,17 +455,8 @@ func TestServerCloseUnderLoad(t *testing.T) {
 // engineGoroutines returns the stacks of the running goroutines that the
 // engine created (their "created by" frame is a Server or Session method).
 func engineGoroutines() []string {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
 	var out []string
-	for _, g := range strings.Split(string(buf), "\n\n") {
+	for _, g := range testutil.Stacks() {
 		// The engine starts goroutines only from Server and Session
 		// methods; the tests' own helpers are other types and functions.
 		if strings.Contains(g, "created by github.com/parley-rt/parley/engineio.(*Server).") ||

@@ -19,40 +19,27 @@ import (
 
 	"github.com/gobwas/ws"
 	"go.uber.org/goleak"
+
+	"github.com/parley-rt/parley/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// waitTimeout bounds every wait of these tests; it is generous because the
-// race detector on a 2-core machine is slow, and nothing waits for it when
+// waitTimeout bounds every wait of these tests; nothing waits for it when
 // the condition holds.
-const waitTimeout = 10 * time.Second
+const waitTimeout = testutil.Timeout
 
-// waitFor polls cond until it holds or the deadline passes (NATS checkFor).
+// waitFor and recv are the shared helpers (internal/testutil).
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond) // polling interval, not synchronisation
-	}
+	testutil.WaitFor(t, what, cond)
 }
 
-// recv waits for one value from ch.
 func recv[T any](t testing.TB, ch <-chan T, what string) T {
 	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(waitTimeout):
-		t.Fatalf("timed out waiting for %s", what)
-		var zero T
-		return zero
-	}
+	return testutil.Recv(t, ch, what)
 }
 
 // message is one message a recorder received.

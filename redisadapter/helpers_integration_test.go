@@ -20,23 +20,18 @@ import (
 	"github.com/gobwas/ws/wsutil"
 
 	"github.com/parley-rt/parley/engineio"
+	"github.com/parley-rt/parley/internal/testutil"
 	"github.com/parley-rt/parley/redisadapter"
 	"github.com/parley-rt/parley/socketio"
 )
 
 // waitTimeout bounds every wait; nothing waits for it when things work.
-const waitTimeout = 10 * time.Second
+const waitTimeout = testutil.Timeout
 
-// waitFor polls cond until it holds or the deadline passes.
+// waitFor is the shared helper (internal/testutil).
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond) // polling interval, not synchronisation
-	}
+	testutil.WaitFor(t, what, cond)
 }
 
 // node is a Parley socket.io server on the cluster, behind httptest.

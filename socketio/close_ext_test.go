@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,6 +19,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/parley-rt/parley/engineio"
+	"github.com/parley-rt/parley/internal/testutil"
 	"github.com/parley-rt/parley/socketio"
 )
 
@@ -180,17 +180,8 @@ func loadWrites(conn net.Conn, ask bool, stop <-chan struct{}) bool {
 // caller's, with a frame in the package whose qualified names start with
 // prefix (its tests' frames excepted).
 func goroutinesIn(prefix string) string {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
 	var out []string
-	for i, g := range strings.Split(string(buf), "\n\n") {
+	for i, g := range testutil.Stacks() {
 		if i == 0 {
 			continue // the caller
 		}
