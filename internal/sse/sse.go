@@ -363,6 +363,7 @@ func (s *Server) Close(ctx context.Context) error { return s.feeds.close(ctx) }
 
 // sseStream writes one stream.
 type sseStream struct {
+	open *atomic.Int64 // the server's count of open streams
 	w    http.ResponseWriter
 	path string
 	rc   *http.ResponseController
@@ -377,13 +378,16 @@ func (s *Server) startStream(w http.ResponseWriter, r *http.Request) (*sseStream
 	h.Set("Connection", "keep-alive")
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-	st := &sseStream{w: w, path: r.URL.Path, rc: http.NewResponseController(w)}
+	s.streams.Add(1) // until end, which every caller defers
+	st := &sseStream{w: w, path: r.URL.Path, rc: http.NewResponseController(w), open: &s.streams}
 	st.buf.WriteString("retry: " + strconv.FormatInt(s.cfg.Retry.Milliseconds(), 10) + "\n\n")
 	return st, st.flush()
 }
 
-// end lifts the write deadline: the connection may serve later requests.
+// end lifts the write deadline (the connection may serve later requests)
+// and uncounts the stream.
 func (st *sseStream) end() {
+	st.open.Add(-1)
 	_ = st.rc.SetWriteDeadline(time.Time{}) // nothing to do when unsupported
 }
 
@@ -518,8 +522,6 @@ func (s *Server) Room(w http.ResponseWriter, r *http.Request, room string) {
 	if err != nil {
 		return
 	}
-	s.streams.Add(1)
-	defer s.streams.Add(-1)
 	for len(page) > 0 {
 		for _, m := range page {
 			ev, err := newSSEEvent(events.NewChatMessage.Name(), m.ID, m)
@@ -611,8 +613,6 @@ func (s *Server) Presence(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
-	s.streams.Add(1)
-	defer s.streams.Add(-1)
 	// Everything queued meanwhile is newer than the snapshot.
 	for _, p := range snap {
 		ev, err := newSSEEvent(events.Status.Name(), "", p)
