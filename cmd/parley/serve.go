@@ -16,6 +16,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/parley-rt/parley/internal/commalist"
 	"github.com/parley-rt/parley/namespaces/ratelimit"
 	"github.com/parley-rt/parley/server"
 )
@@ -161,13 +162,13 @@ func parseFlags(args []string, getenv func(string) string) (server.Config, loggi
 	if cfg.RateLimits, err = ratelimit.ParseRateLimits(limits); err != nil {
 		return cfg, logging{}, err
 	}
-	cfg.PrivateRooms = splitComma(private)
+	cfg.PrivateRooms = commalist.Split(private)
 	if keyFile != "" {
 		if cfg.JWTPublicKey, err = os.ReadFile(keyFile); err != nil {
 			return cfg, logging{}, fmt.Errorf("jwt-public-key: %w", err)
 		}
 	}
-	cfg.CORSOrigins = splitComma(cors)
+	cfg.CORSOrigins = commalist.Split(cors)
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
 		return cfg, logging{}, fmt.Errorf("log-level %q: %w", level, err)
@@ -194,15 +195,4 @@ func parseHandshakeRate(s string) (ratelimit.RateLimit, error) {
 		return ratelimit.RateLimit{}, fmt.Errorf("handshake-rate %q: want rate:burst, e.g. 10:20, or empty for off", s)
 	}
 	return ratelimit.RateLimit{Rate: r, Burst: b}, nil
-}
-
-// splitComma splits a comma list, dropping blanks.
-func splitComma(s string) []string {
-	var out []string
-	for _, part := range strings.Split(s, ",") {
-		if part = strings.TrimSpace(part); part != "" {
-			out = append(out, part)
-		}
-	}
-	return out
 }

@@ -10,7 +10,6 @@ import (
 	"mime"
 	"net/http"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"github.com/parley-rt/parley/core"
 	"github.com/parley-rt/parley/events"
 	"github.com/parley-rt/parley/internal/auth"
+	"github.com/parley-rt/parley/internal/commalist"
 )
 
 // PublishRequest is the body of POST /api/rooms/:room/messages.
@@ -210,7 +210,7 @@ func (a *API) DevToken(w http.ResponseWriter, r *http.Request) {
 		ttl = d
 	}
 	u := events.UserRef{ID: id, Name: name}
-	tok, exp, err := a.cfg.Verifier.Sign(u, SplitList(q.Get("rooms")), ttl)
+	tok, exp, err := a.cfg.Verifier.Sign(u, commalist.Split(q.Get("rooms")), ttl)
 	if err != nil {
 		a.cfg.Logger.Error("dev token", "err", err)
 		WriteError(w, events.NewError(events.CodeInternal, "internal error"))
@@ -310,15 +310,4 @@ func Status(code events.Code) int {
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
-}
-
-// SplitList splits a comma list, dropping blanks and duplicates.
-func SplitList(s string) []string {
-	var out []string
-	for _, part := range strings.Split(s, ",") {
-		if part = strings.TrimSpace(part); part != "" && !slices.Contains(out, part) {
-			out = append(out, part)
-		}
-	}
-	return out
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/parley-rt/parley/core"
 	"github.com/parley-rt/parley/events"
 	"github.com/parley-rt/parley/internal/auth"
+	"github.com/parley-rt/parley/internal/commalist"
 	"github.com/parley-rt/parley/internal/httpapi"
 )
 
@@ -567,7 +568,7 @@ func (s *Server) fail(w http.ResponseWriter, err error) {
 // lists), then their changes. Rooms follow the room policy.
 func (s *Server) Presence(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	req := events.WatchRequest{Rooms: httpapi.SplitList(q.Get("rooms")), UserIDs: httpapi.SplitList(q.Get("userIds"))}
+	req := events.WatchRequest{Rooms: commalist.Split(q.Get("rooms")), UserIDs: commalist.Split(q.Get("userIds"))}
 	if err := req.Validate(); err != nil {
 		httpapi.WriteError(w, err)
 		return

@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/parley-rt/parley/events"
+	"github.com/parley-rt/parley/internal/commalist"
 	"github.com/parley-rt/parley/namespaces"
 )
 
@@ -50,7 +50,7 @@ func DefaultRateLimits() map[string]RateLimit {
 // off.
 func ParseRateLimits(s string) (map[string]RateLimit, error) {
 	out := map[string]RateLimit{}
-	for _, entry := range splitList(s) {
+	for _, entry := range commalist.Split(s) {
 		name, spec, ok := strings.Cut(entry, "=")
 		rate, burst, ok2 := strings.Cut(spec, ":")
 		r, err1 := strconv.ParseFloat(rate, 64)
@@ -220,15 +220,4 @@ func (b *bucket) fill(now time.Time, rate float64) float64 {
 	b.level = max(0, b.level-now.Sub(b.at).Seconds()*rate) + 1
 	b.at = now
 	return b.level
-}
-
-// splitList splits a comma list, dropping blanks and duplicates.
-func splitList(s string) []string {
-	var out []string
-	for _, part := range strings.Split(s, ",") {
-		if part = strings.TrimSpace(part); part != "" && !slices.Contains(out, part) {
-			out = append(out, part)
-		}
-	}
-	return out
 }
