@@ -52,6 +52,13 @@ var (
 // Len is the size of the frame's payload in bytes.
 func (f *Frame) Len() int { return len(f.data) }
 
+// Data returns the frame's payload, which the caller must not modify: a
+// connection given to socketio.Attach reads the Socket.IO packet from it.
+func (f *Frame) Data() []byte { return f.data }
+
+// Binary reports whether the payload is binary (a Socket.IO attachment).
+func (f *Frame) Binary() bool { return f.binary }
+
 // wsBytes returns the complete WebSocket frame (server frames are not
 // masked).
 func (f *Frame) wsBytes() []byte {

@@ -10,6 +10,14 @@ package events
 // counts with [...s].length, not s.length. The generator reads this file
 // alone, so its constants may refer only to each other.
 
+// The contract's version.
+const (
+	// ContractVersion is the version of the events, payloads and limits
+	// declared here; it grows when a change would break an existing
+	// client. The /ws endpoint reports it in its info frame.
+	ContractVersion = 1
+)
+
 // Message limits of /chat.
 const (
 	// MaxContentChars is the longest message content, in characters, after

@@ -52,6 +52,7 @@ func TestImportBoundaries(t *testing.T) {
 		"internal/httpapi":     {"core", "events", "internal/auth", "internal/commalist"},
 		"internal/sse":         {"core", "events", "internal/auth", "internal/httpapi", "internal/commalist"},
 		"socketio":             {"engineio", "rooms", "namespaces", "events"},
+		"internal/wsapi":       {"socketio", "engineio", "namespaces", "events", "ws"},
 		"internal/admin":       {"socketio", "golang.org/x/crypto/bcrypt"},
 		"redisadapter":         {"socketio", "github.com/redis/go-redis/v9"},
 	}

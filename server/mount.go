@@ -12,6 +12,7 @@ import (
 	"github.com/parley-rt/parley/internal/httpapi"
 	"github.com/parley-rt/parley/internal/sse"
 	"github.com/parley-rt/parley/internal/telemetry"
+	"github.com/parley-rt/parley/internal/wsapi"
 	"github.com/parley-rt/parley/namespaces"
 	"github.com/parley-rt/parley/namespaces/chat"
 	"github.com/parley-rt/parley/namespaces/presence"
@@ -102,6 +103,15 @@ func (s *Server) mount() error {
 	})
 	s.closer = append(s.closer, s.sse.Close)
 	s.api = httpapi.New(httpapi.Config{Chat: ch, Verifier: v, APIKey: cfg.APIKey, Logger: cfg.Logger})
+	ws, err := wsapi.New(wsapi.Config{
+		IO: s.io, MaxMessage: cfg.MaxHTTPBufferSize, PingInterval: cfg.PingInterval, PingTimeout: cfg.PingTimeout,
+		AllowOrigin: s.allowOrigin, Logger: cfg.Logger,
+	})
+	if err != nil {
+		return err
+	}
+	s.ws = ws
+	s.closer = append(s.closer, ws.Close)
 
 	chatSIO := s.io.Of(string(events.Chat))
 	telemetry.LogConnections(chatSIO, cfg.Logger)

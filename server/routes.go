@@ -24,6 +24,7 @@ func (s *Server) routes() *gin.Engine {
 		r.GET("/metrics", gin.WrapH(s.metrics.Handler()))
 	}
 	r.Any("/socket.io/*path", gin.WrapH(s.io))
+	r.GET("/ws", gin.WrapH(s.ws)) // plain WebSocket, JSON frames (internal/wsapi)
 
 	r.OPTIONS("/api/*path", s.cors) // preflights carry no credentials
 	api := r.Group("/api", s.cors)

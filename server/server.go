@@ -16,6 +16,7 @@ import (
 	"github.com/parley-rt/parley/internal/httpapi"
 	"github.com/parley-rt/parley/internal/sse"
 	"github.com/parley-rt/parley/internal/telemetry"
+	"github.com/parley-rt/parley/internal/wsapi"
 	"github.com/parley-rt/parley/redisadapter"
 	"github.com/parley-rt/parley/socketio"
 )
@@ -25,6 +26,7 @@ import (
 type Server struct {
 	cfg      Config
 	io       *socketio.Server
+	ws       *wsapi.Handler
 	router   *gin.Engine
 	verifier *auth.Verifier
 	sse      *sse.Server

@@ -43,7 +43,8 @@ var webTypes = map[string]string{
 const webCSP = "default-src 'self'; connect-src 'self'; img-src 'self' data:; " +
 	"base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
-// webRoutes serves the demo page at / and its files under /assets/. The
+// webRoutes serves the demo page at /, the plain-WebSocket page at
+// /ws.html, and their files under /assets/. The
 // page is in the binary; every response is revalidated by ETag, so a
 // rebuilt binary never serves a stale script.
 func webRoutes(r *gin.Engine) {
@@ -71,6 +72,10 @@ func webRoutes(r *gin.Engine) {
 	page := func(c *gin.Context) { serve(c, "index.html") }
 	r.GET("/", page)
 	r.HEAD("/", page)
+	// The same chat over /ws with the browser's WebSocket (no bundle).
+	wsPage := func(c *gin.Context) { serve(c, "ws.html") }
+	r.GET("/ws.html", wsPage)
+	r.HEAD("/ws.html", wsPage)
 	// The name is looked up as given (not cleaned): only the exact name of an
 	// embedded file under assets/ is served.
 	file := func(c *gin.Context) { serve(c, "assets/"+strings.TrimPrefix(c.Param("file"), "/")) }

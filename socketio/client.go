@@ -10,11 +10,12 @@ import (
 	"github.com/parley-rt/parley/engineio"
 )
 
-// client is one Engine.IO session and the namespace sockets multiplexed on
-// it. It is the session's engineio.Handler.
+// client is one connection (an Engine.IO session, or one given to Attach)
+// and the namespace sockets multiplexed on it. It is the connection's
+// engineio.Handler.
 type client struct {
 	srv  *Server
-	sess *engineio.Session
+	sess Session
 
 	mu           sync.Mutex
 	sockets      map[string]*Socket // by namespace name

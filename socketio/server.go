@@ -190,8 +190,12 @@ func (srv *Server) namespaces() []*Namespace {
 }
 
 func (srv *Server) onSession(s *engineio.Session) {
-	c := &client{srv: srv, sess: s, sockets: make(map[string]*Socket, 1)}
-	s.SetHandler(c)
+	s.SetHandler(srv.newClient(s))
+}
+
+// newClient returns the client of sess with its connect timer running.
+func (srv *Server) newClient(sess Session) *client {
+	c := &client{srv: srv, sess: sess, sockets: make(map[string]*Socket, 1)}
 	// The engine's Close waits for the timer: its callback ends it, or
 	// stopConnectTimerLocked when the timer is stopped before it fires.
 	done := srv.engine.Track()
@@ -202,6 +206,7 @@ func (srv *Server) onSession(s *engineio.Session) {
 		c.onConnectTimeout()
 	})
 	c.mu.Unlock()
+	return c
 }
 
 // Close disconnects every socket ("server shutting down" on the server

@@ -5,6 +5,13 @@
 // `go generate ./events`.
 
 /**
+ * CONTRACT_VERSION is the version of the events, payloads and limits declared
+ * here; it grows when a change would break an existing client. The /ws endpoint
+ * reports it in its info frame.
+ */
+export const CONTRACT_VERSION = 1;
+
+/**
  * MAX_CONTENT_CHARS is the longest message content, in characters, after
  * trimming white space.
  */
@@ -246,4 +253,53 @@ export interface PresenceClientToServerEvents {
 export interface PresenceServerToClientEvents {
   status(ev: PresenceState): void;
   userConnected(ev: string): void;
+}
+
+/** The data of the "info" frame /ws sends on a connection it accepts. */
+export interface WSInfo {
+  userId: string;
+  name: string;
+  protocol: number;
+}
+
+/**
+ * A frame a /ws client sends: an event of the contract, with an id when it
+ * wants the ack.
+ */
+export type WSClientFrame =
+  | { type: "chatMessage"; data: ChatMessageRequest; id?: number }
+  | { type: "fetchHistory"; data: FetchHistoryRequest; id?: number }
+  | { type: "joinRoom"; data: JoinRoomRequest; id?: number }
+  | { type: "leaveRoom"; data: LeaveRoomRequest; id?: number }
+  | { type: "refreshToken"; data: RefreshTokenRequest; id?: number }
+  | { type: "setStatus"; data: SetStatusRequest; id?: number }
+  | { type: "subscribe"; data: WatchRequest; id?: number }
+  | { type: "typing"; data: TypingStatus; id?: number }
+  | { type: "unsubscribe"; data: WatchRequest; id?: number };
+
+/**
+ * A frame the /ws server sends. An ack's data is the Result of the event
+ * sent with its id (WSAcks gives its data type).
+ */
+export type WSServerFrame =
+  | { type: "info"; data: WSInfo }
+  | { type: "ack"; id: number; data: Result<unknown> }
+  | { type: "error"; data: { code: ErrorCode; message: string }; id?: number }
+  | { type: "newChatMessage"; data: ChatMessage }
+  | { type: "status"; data: PresenceState }
+  | { type: "typing"; data: TypingNotice }
+  | { type: "userConnected"; data: string }
+  | { type: "userJoined"; data: RoomUser }
+  | { type: "userLeft"; data: RoomUser };
+
+/** The data type of the successful ack of each /ws client event, by type. */
+export interface WSAcks {
+  chatMessage: ChatMessage;
+  fetchHistory: FetchHistoryResult;
+  joinRoom: JoinRoomResult;
+  leaveRoom: LeaveRoomResult;
+  refreshToken: RefreshTokenResult;
+  setStatus: PresenceState;
+  subscribe: PresenceSnapshot;
+  unsubscribe: UnsubscribeResult;
 }

@@ -90,7 +90,88 @@ func render(infos []events.Info, codes []events.Code, limits []limit) ([]byte, e
 			writeEventMap(&b, ns, dir, infos)
 		}
 	}
+	if err := writeWSFrames(&b, infos); err != nil {
+		return nil, err
+	}
 	return b.Bytes(), nil
+}
+
+// writeWSFrames writes the frames of the /ws endpoint (internal/wsapi) as
+// discriminated unions on "type": every client-to-server event of every
+// namespace once (an event two namespaces register, such as refreshToken,
+// has one payload type, checked here), every server-to-client event, and
+// the endpoint's own info, ack and error frames.
+func writeWSFrames(b *bytes.Buffer, infos []events.Info) error {
+	b.WriteString("\n/** The data of the \"info\" frame /ws sends on a connection it accepts. */")
+	if err := writeInterface(b, reflect.TypeFor[events.WSInfo]()); err != nil {
+		return err
+	}
+	client, acks, err := wsMembers(infos, events.ClientToServer)
+	if err != nil {
+		return err
+	}
+	server, _, err := wsMembers(infos, events.ServerToClient)
+	if err != nil {
+		return err
+	}
+	frames := make([]string, len(client))
+	for i, m := range client {
+		frames[i] = "{ type: " + strconv.Quote(m[0]) + "; data: " + m[1] + "; id?: number }"
+	}
+	b.WriteString("\n/**\n * A frame a /ws client sends: an event of the contract, with an id when it\n * wants the ack.\n */\n")
+	writeUnion(b, "export type WSClientFrame =", frames)
+	members := []string{
+		"{ type: \"info\"; data: WSInfo }",
+		"{ type: \"ack\"; id: number; data: Result<unknown> }",
+		"{ type: \"error\"; data: { code: ErrorCode; message: string }; id?: number }",
+	}
+	for _, m := range server {
+		members = append(members, "{ type: "+strconv.Quote(m[0])+"; data: "+m[1]+" }")
+	}
+	b.WriteString("\n/**\n * A frame the /ws server sends. An ack's data is the Result of the event\n * sent with its id (WSAcks gives its data type).\n */\n")
+	writeUnion(b, "export type WSServerFrame =", members)
+	b.WriteString("\n/** The data type of the successful ack of each /ws client event, by type. */\n")
+	b.WriteString("export interface WSAcks {\n")
+	for _, a := range acks {
+		b.WriteString("  " + a[0] + ": " + a[1] + ";\n")
+	}
+	b.WriteString("}\n")
+	return nil
+}
+
+// wsMembers returns the [name, payload type] of each event of dir, sorted
+// by name, once per name, and for client events the [name, ack type] of
+// those with an ack. One name with two payload types is an error: a /ws
+// frame names its event only by type.
+func wsMembers(infos []events.Info, dir events.Direction) (members, acks [][2]string, err error) {
+	seen := map[string]string{}
+	for _, info := range infos {
+		if info.Direction != dir {
+			continue
+		}
+		payload, err := tsType(info.Payload)
+		if err != nil {
+			return nil, nil, err
+		}
+		if prev, ok := seen[info.Name]; ok {
+			if prev != payload {
+				return nil, nil, fmt.Errorf("event %q has payload %s in one namespace and %s in another: /ws cannot tell them apart", info.Name, prev, payload)
+			}
+			continue
+		}
+		seen[info.Name] = payload
+		members = append(members, [2]string{info.Name, payload})
+		if info.Ack != nil {
+			ack, err := tsType(info.Ack)
+			if err != nil {
+				return nil, nil, err
+			}
+			acks = append(acks, [2]string{info.Name, ack})
+		}
+	}
+	slices.SortFunc(members, func(a, b [2]string) int { return strings.Compare(a[0], b[0]) })
+	slices.SortFunc(acks, func(a, b [2]string) int { return strings.Compare(a[0], b[0]) })
+	return members, acks, nil
 }
 
 // writeUnion writes "head members;" on one line when it fits, else one

@@ -1,0 +1,52 @@
+package socketio
+
+import (
+	"errors"
+
+	"github.com/parley-rt/parley/engineio"
+)
+
+// Session is what a client's sockets need of the connection under them. An
+// Engine.IO session is one; Attach takes others, such as the plain
+// WebSocket endpoint's connections, which carry Socket.IO packets in
+// process and translate them to their own framing.
+type Session interface {
+	// ID identifies the connection in logs.
+	ID() string
+	// Handshake describes the HTTP request that opened the connection.
+	Handshake() engineio.Handshake
+	// Transport names the transport ("polling", "websocket", ...).
+	Transport() string
+	// Writable reports whether a volatile packet would be written now.
+	Writable() bool
+	// Send queues one encoded Socket.IO packet (or attachment); SendBatch
+	// queues several in order. Both must not block on the network.
+	Send(f *engineio.Frame) error
+	SendBatch(fs []*engineio.Frame) error
+	// Close closes the connection with reason; the connection then calls
+	// the Handler's OnClose once.
+	Close(reason string)
+	// Done is closed when the connection has closed.
+	Done() <-chan struct{}
+}
+
+var _ Session = (*engineio.Session)(nil)
+
+// ErrClosing is returned by Attach while the server shuts down.
+var ErrClosing = errors.New("socketio: server closing")
+
+// Attach serves sess as a client of srv, as if it had connected over
+// Engine.IO: the caller feeds each Socket.IO packet it receives (text, as
+// the Socket.IO parser reads it) to the returned handler's OnMessage, and
+// calls its OnClose once when the connection has closed. The connect
+// timeout applies as to any client: a connection that joins no namespace
+// in time is closed.
+func (srv *Server) Attach(sess Session) (engineio.Handler, error) {
+	srv.mu.Lock()
+	closing := srv.closing
+	srv.mu.Unlock()
+	if closing {
+		return nil, ErrClosing
+	}
+	return srv.newClient(sess), nil
+}
