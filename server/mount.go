@@ -8,6 +8,7 @@ import (
 	"github.com/parley-rt/parley/core"
 	"github.com/parley-rt/parley/events"
 	"github.com/parley-rt/parley/internal/admin"
+	"github.com/parley-rt/parley/internal/asyncapi"
 	"github.com/parley-rt/parley/internal/auth"
 	"github.com/parley-rt/parley/internal/httpapi"
 	"github.com/parley-rt/parley/internal/sse"
@@ -111,6 +112,9 @@ func (s *Server) mount() error {
 		return err
 	}
 	s.ws = ws
+	if s.asyncapi, err = asyncapi.Document(); err != nil {
+		return err
+	}
 	s.closer = append(s.closer, ws.Close)
 
 	chatSIO := s.io.Of(string(events.Chat))

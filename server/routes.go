@@ -25,6 +25,10 @@ func (s *Server) routes() *gin.Engine {
 	}
 	r.Any("/socket.io/*path", gin.WrapH(s.io))
 	r.GET("/ws", gin.WrapH(s.ws)) // plain WebSocket, JSON frames (internal/wsapi)
+	r.GET("/asyncapi.json", func(c *gin.Context) {
+		c.Header("Cache-Control", "no-cache")
+		c.Data(http.StatusOK, "application/json", s.asyncapi)
+	})
 
 	r.OPTIONS("/api/*path", s.cors) // preflights carry no credentials
 	api := r.Group("/api", s.cors)

@@ -27,6 +27,7 @@ type Server struct {
 	cfg      Config
 	io       *socketio.Server
 	ws       *wsapi.Handler
+	asyncapi []byte // the contract's AsyncAPI document, served at /asyncapi.json
 	router   *gin.Engine
 	verifier *auth.Verifier
 	sse      *sse.Server

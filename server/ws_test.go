@@ -14,6 +14,7 @@ import (
 	"github.com/gobwas/ws/wsutil"
 
 	"github.com/parley-rt/parley/events"
+	"github.com/parley-rt/parley/internal/asyncapi"
 	"github.com/parley-rt/parley/server"
 )
 
@@ -269,5 +270,18 @@ func TestWSPresence(t *testing.T) {
 		if err := json.Unmarshal(watcher.next("status").Data, &st); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+func TestAsyncAPIDocumentIsServed(t *testing.T) {
+	t.Parallel()
+	_, ts := start(t, server.Config{})
+	code, body, hdr := do(t, "GET", ts.URL+"/asyncapi.json", "", "")
+	want, err := asyncapi.Document()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code != 200 || body != string(want) || hdr.Get("Content-Type") != "application/json" {
+		t.Fatalf("GET /asyncapi.json: %d %s, %d bytes (want %d)", code, hdr.Get("Content-Type"), len(body), len(want))
 	}
 }
