@@ -1,5 +1,6 @@
 // Builds @parley/client with esbuild:
-//   node build.mjs          dist/parley.esm.js (socket.io-client external) and
+//   node build.mjs          dist/parley.esm.js (socket.io-client external),
+//                           dist/testing.esm.js (@parley/client/testing), and
 //                           dist/parley.iife.js (self-contained, global `Parley`)
 //   node build.mjs demo     ../server/web/assets/app.js, the demo page's
 //                           script, which is committed (go run cannot build it)
@@ -24,6 +25,14 @@ if (what === "lib") {
     external: ["socket.io-client"],
     sourcemap: true,
     outfile: "dist/parley.esm.js",
+  });
+  await build({
+    ...common,
+    entryPoints: ["src/testing.ts"],
+    format: "esm",
+    external: ["socket.io-client", "engine.io-client"],
+    sourcemap: true,
+    outfile: "dist/testing.esm.js",
   });
   await build({
     ...common,
