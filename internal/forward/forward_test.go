@@ -61,7 +61,7 @@ func (n *node) url(query string) string { return n.ts.URL + "/engine.io/?" + que
 type echo struct{ s *engineio.Session }
 
 func (e echo) OnMessage(data []byte, binary bool) { _ = e.s.Send(engineio.NewMessage(data, binary)) } // a closed session drops it
-func (echo) OnClose(string)                        {}
+func (echo) OnClose(string)                       {}
 
 func newNode(t *testing.T, tag string, reg *registry) *node {
 	t.Helper()
