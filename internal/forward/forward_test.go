@@ -63,7 +63,7 @@ type echo struct{ s *engineio.Session }
 func (e echo) OnMessage(data []byte, binary bool) { _ = e.s.Send(engineio.NewMessage(data, binary)) } // a closed session drops it
 func (echo) OnClose(string)                       {}
 
-func newNode(t *testing.T, tag string, reg *registry) *node {
+func newNode(t testing.TB, tag string, reg *registry) *node {
 	t.Helper()
 	fwd, err := forward.New(forward.Config{Self: tag, Resolve: reg.resolve, CacheTTL: time.Minute})
 	if err != nil {
@@ -95,7 +95,7 @@ func newNode(t *testing.T, tag string, reg *registry) *node {
 	return n
 }
 
-func twoNodes(t *testing.T) (a, b *node, reg *registry) {
+func twoNodes(t testing.TB) (a, b *node, reg *registry) {
 	reg = &registry{addrs: map[string]string{}}
 	return newNode(t, "AAAAAA", reg), newNode(t, "BBBBBB", reg), reg
 }
@@ -106,7 +106,7 @@ type answer struct {
 	body   string
 }
 
-func do(t *testing.T, ctx context.Context, method, url, body string, hdr ...string) answer {
+func do(t testing.TB, ctx context.Context, method, url, body string, hdr ...string) answer {
 	t.Helper()
 	req, err := http.NewRequestWithContext(ctx, method, url, strings.NewReader(body))
 	if err != nil {
@@ -128,7 +128,7 @@ func do(t *testing.T, ctx context.Context, method, url, body string, hdr ...stri
 }
 
 // handshake opens a polling session on n and returns its sid.
-func handshake(t *testing.T, n *node) string {
+func handshake(t testing.TB, n *node) string {
 	t.Helper()
 	a := do(t, testutil.Context(t), http.MethodGet, n.url("EIO=4&transport=polling"), "")
 	var open struct {
@@ -172,7 +172,7 @@ func TestPollingThroughOtherNode(t *testing.T) {
 }
 
 // wsDial dials an upgrade of sid at n.
-func wsDial(t *testing.T, n *node, sid string) net.Conn {
+func wsDial(t testing.TB, n *node, sid string) net.Conn {
 	t.Helper()
 	u := "ws" + strings.TrimPrefix(n.url("EIO=4&transport=websocket&sid="+sid), "http")
 	conn, br, _, err := ws.Dialer{Timeout: testutil.Timeout}.Dial(testutil.Context(t), u)
@@ -186,7 +186,7 @@ func wsDial(t *testing.T, n *node, sid string) net.Conn {
 	return conn
 }
 
-func wsRead(t *testing.T, conn net.Conn) string {
+func wsRead(t testing.TB, conn net.Conn) string {
 	t.Helper()
 	_ = conn.SetReadDeadline(time.Now().Add(testutil.Timeout)) // a failing read reports below
 	b, err := wsutil.ReadServerText(conn)
