@@ -54,9 +54,9 @@ func (c *Cluster) Advertise(addr string) {
 // registry entry disappears (the node stopped, or missed its renewals for
 // NodeTTL), on the heartbeat goroutine: fn must return quickly. Every node
 // of the cluster calls its own callbacks for the same death. Deaths are
-// not reported until the registry has been reachable for NodeTTL, so that
-// a Redis restart, which loses every entry, is not taken for the death of
-// every node.
+// not reported until the registry has answered, with this node's own
+// entry intact, for NodeTTL, so that a Redis restart, which loses every
+// entry, is not taken for the death of every node.
 func (c *Cluster) OnNodeDown(fn func(uid string)) {
 	c.nodeMu.Lock()
 	c.downFns = append(c.downFns, fn)
@@ -136,7 +136,10 @@ func (c *Cluster) heartbeat() {
 	defer t.Stop()
 	var w nodeWatch
 	for {
-		ok := c.register()
+		ok, wiped := c.register()
+		if wiped {
+			w.upSince = time.Time{} // Redis lost its keys: give every node a TTL to register again
+		}
 		c.watchNodes(&w, ok)
 		select {
 		case <-t.C:
@@ -148,21 +151,25 @@ func (c *Cluster) heartbeat() {
 	}
 }
 
-// register writes this node's entry with a TTL of NodeTTL.
-func (c *Cluster) register() bool {
+// register writes this node's entry with a TTL of NodeTTL. wiped reports
+// that the entry was gone although renewed in time: Redis restarted empty
+// (or was flushed), or this node stalled for a TTL; either way the other
+// entries may be missing for a moment too.
+func (c *Cluster) register() (ok, wiped bool) {
 	c.nodeMu.Lock()
 	v, _ := json.Marshal(nodeEntry{Addr: c.addr}) // cannot fail: a string
 	c.nodeMu.Unlock()
 	ctx, cancel := context.WithTimeout(c.ctx, min(c.cfg.RequestTimeout, c.cfg.NodeTTL/3))
 	defer cancel()
 	pipe := c.pub.Pipeline()
+	existed := pipe.Exists(ctx, c.nodeKey(c.uid))
 	pipe.Set(ctx, c.nodeKey(c.uid), v, c.cfg.NodeTTL)
 	pipe.SAdd(ctx, c.nodesKey(), c.uid)
 	if _, err := pipe.Exec(ctx); err != nil {
 		c.log.Debug("redisadapter: node registry not renewed", "err", err)
-		return false
+		return false, false
 	}
-	return true
+	return true, existed.Val() == 0
 }
 
 // deregister deletes this node's entry, so that other nodes see it gone

@@ -91,3 +91,58 @@ func TestNodeRegistry(t *testing.T) {
 	default:
 	}
 }
+
+// TestNodeRegistryRedisRestart: Redis restarting empty loses every entry;
+// the nodes register again and no death is reported, however quick the
+// restart; a node that closes afterwards still is.
+func TestNodeRegistryRedisRestart(t *testing.T) {
+	r := redistest.Start(t)
+	const ttl = 600 * time.Millisecond
+	newCluster := func() *redisadapter.Cluster {
+		c, err := redisadapter.New(redisadapter.Config{URL: r.URL(), NodeTTL: ttl, MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Start()
+		t.Cleanup(func() { _ = c.Close(context.Background()) }) // closed again: a no-op
+		return c
+	}
+	a, b := newCluster(), newCluster()
+	downs := make(chan string, 4)
+	a.OnNodeDown(func(uid string) { downs <- uid })
+	ctx := testutil.Context(t)
+	live := func() int {
+		got, err := a.LiveNodes(ctx)
+		if err != nil {
+			return -1
+		}
+		return len(got)
+	}
+	waitFor(t, "both registered", func() bool { return live() == 2 })
+	r.Kill()
+	r.Restart()
+	waitFor(t, "both registered again", func() bool { return live() == 2 })
+	// A restart quicker than a renewal looks to the nodes like a flush:
+	// no command fails, the keys are just gone.
+	rc := redis.NewClient(&redis.Options{Addr: r.Addr()})
+	defer rc.Close()
+	for range 5 {
+		if err := rc.FlushAll(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "both registered again", func() bool { return live() == 2 })
+	}
+	// A false death would be reported within a TTL of the registry
+	// answering again: wait three (a bounded negative check).
+	select {
+	case uid := <-downs:
+		t.Fatalf("node %s reported dead after a Redis restart", uid)
+	case <-time.After(3 * ttl):
+	}
+	if err := b.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := testutil.Recv(t, downs, "b's death"); got != b.UID() {
+		t.Fatalf("OnNodeDown(%q), want %s", got, b.UID())
+	}
+}
