@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -41,7 +42,12 @@ func (s *Server) setupCluster(scfg *socketio.Config) error {
 	if pt <= 0 {
 		pt = 20 * time.Second
 	}
-	fwd, err := forward.New(forward.Config{Self: c.UID(), Resolve: c.NodeAddr, ResponseTimeout: pi + pt, Logger: s.cfg.Logger})
+	fwd, err := forward.New(forward.Config{
+		Self: c.UID(), Resolve: c.NodeAddr, ResponseTimeout: pi + pt, Logger: s.cfg.Logger,
+		// While Redis is down the nodes keep serving: relays go on to the
+		// owners' last known addresses.
+		Unavailable: func(err error) bool { return errors.Is(err, redisadapter.ErrUnavailable) },
+	})
 	if err != nil {
 		return fmt.Errorf("cluster: %w", err)
 	}

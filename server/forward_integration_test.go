@@ -5,6 +5,7 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -23,6 +24,7 @@ import (
 	"github.com/parley-rt/parley/events"
 	"github.com/parley-rt/parley/internal/redistest"
 	"github.com/parley-rt/parley/internal/testutil"
+	"github.com/parley-rt/parley/namespaces/ratelimit"
 	"github.com/parley-rt/parley/server"
 )
 
@@ -38,7 +40,10 @@ func startClusterNode(t *testing.T, redisURL string) *clusterNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(server.Config{RedisURL: redisURL, DataDir: t.TempDir(), PingInterval: 2 * time.Second, PingTimeout: 5 * time.Second})
+	srv, err := server.New(server.Config{
+		RedisURL: redisURL, DataDir: t.TempDir(), PingInterval: 2 * time.Second, PingTimeout: 5 * time.Second,
+		RateLimits: map[string]ratelimit.RateLimit{"chatMessage": {}}, // the tests post back to back
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,5 +272,42 @@ func TestUpgradeOnOtherNode(t *testing.T) {
 	}
 	if f := forwarded(t, n2, "polling"); f != 2 {
 		t.Fatalf("node 2 relayed %d polling requests, want 2", f)
+	}
+}
+
+// TestRedisOutageBehindRoundRobin: while Redis is down, a polling client
+// whose requests alternate between the nodes keeps talking to its session
+// (the relays go on to the owner's last known address), and a member of
+// its room on the same node still gets its messages.
+func TestRedisOutageBehindRoundRobin(t *testing.T) {
+	r := redistest.Start(t)
+	n1, n2 := startClusterNode(t, r.URL()), startClusterNode(t, r.URL())
+	waitRegistered(t, r, 2)
+	lb, _ := roundRobin(t, n1, n2)
+	ann := mustDial(t, lb.URL, "/chat", map[string]string{"userId": "ann", "name": "Ann"})
+	var bob *wireClient
+	for bob == nil || sidOf(bob)[:6] != sidOf(ann)[:6] {
+		// Until both sessions live on the same node: across nodes, a
+		// broadcast needs Redis.
+		bob = mustDial(t, lb.URL, "/chat", map[string]string{"userId": "bob", "name": "Bob"})
+	}
+	const room = "lobby:outage"
+	ann.callInto("joinRoom", events.JoinRoomRequest{Room: room}, nil)
+	bob.callInto("joinRoom", events.JoinRoomRequest{Room: room}, nil)
+	r.Kill()
+	killed := time.Now()
+	ctx := waitCtx(t)
+	// Past the forwarders' 3 s address cache, so that every lookup meets
+	// the outage.
+	for i := 0; i < 10 || time.Since(killed) < 4*time.Second; i++ {
+		var sent, got events.ChatMessage
+		ann.callInto("chatMessage", events.ChatMessageRequest{Room: room, Content: fmt.Sprintf("during the outage %d", i)}, &sent)
+		bob.next(ctx, "newChatMessage", &got)
+		if got.ID != sent.ID {
+			t.Fatalf("message %d: sent %+v, received %+v", i, sent, got)
+		}
+	}
+	if f := forwarded(t, n1, "polling") + forwarded(t, n2, "polling"); f == 0 {
+		t.Fatal("no request was forwarded")
 	}
 }

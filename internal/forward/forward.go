@@ -30,6 +30,12 @@ type Config struct {
 	// forwarded requests, or an error when the node is unknown or dead.
 	// Required.
 	Resolve func(ctx context.Context, tag string) (string, error)
+	// Unavailable reports whether a Resolve error means that the registry
+	// could not be read (Redis down) rather than that the node is unknown:
+	// the last address resolved for the node is then kept, so relays go on
+	// through a registry outage. Nil: every error is taken for an unknown
+	// node.
+	Unavailable func(error) bool
 	// CacheTTL is how long a resolved address is reused before Resolve is
 	// asked again; a failed lookup is remembered for a tenth of it.
 	// Default 3s.
@@ -238,6 +244,12 @@ func (f *Forwarder) resolve(ctx context.Context, tag string) (string, error) {
 	ttl := f.cfg.CacheTTL
 	if err != nil {
 		ttl /= 10
+		if ok && c.err == nil && f.cfg.Unavailable != nil && f.cfg.Unavailable(err) {
+			// Keep the last known address until the registry answers
+			// again or a relay to it fails (proxyError forgets it).
+			f.log.Debug("forward: registry unavailable; keeping the owner's last address", "node", tag, "err", err)
+			addr, err = c.addr, nil
+		}
 	}
 	f.mu.Lock()
 	if len(f.cache) > 4096 {

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -305,5 +306,52 @@ func TestCloseEndsRelays(t *testing.T) {
 	}
 	if got := do(t, ctx, http.MethodGet, b.url("EIO=4&transport=polling&sid="+pollSID), ""); got.status != 400 {
 		t.Fatalf("forwarded after Close: %d %q", got.status, got.body)
+	}
+}
+
+// TestRegistryOutage: while the registry cannot be read, relays go on to
+// the owner's last known address; an unknown node stays unknown.
+func TestRegistryOutage(t *testing.T) {
+	t.Parallel()
+	reg := &registry{addrs: map[string]string{}}
+	errDown := errors.New("registry down")
+	var down atomic.Bool
+	resolve := func(ctx context.Context, tag string) (string, error) {
+		if down.Load() {
+			return "", errDown
+		}
+		return reg.resolve(ctx, tag)
+	}
+	a := newNode(t, "AAAAAA", reg)
+	fwd, err := forward.New(forward.Config{Self: "BBBBBB", Resolve: resolve, CacheTTL: time.Nanosecond,
+		Unavailable: func(err error) bool { return errors.Is(err, errDown) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !fwd.UnknownSession(w, r, r.URL.Query().Get("sid")) {
+			http.Error(w, unknownSID, http.StatusBadRequest)
+		}
+	}))
+	t.Cleanup(func() {
+		_ = fwd.Close(context.Background()) // nothing in flight by now
+		b.Close()
+	})
+	sid := handshake(t, a)
+	ctx := testutil.Context(t)
+	q := b.URL + "/engine.io/?EIO=4&transport=polling&sid=" + sid
+	if got := do(t, ctx, http.MethodPost, q, "4before"); got.status != 200 {
+		t.Fatalf("relay with the registry up: %d %q", got.status, got.body)
+	}
+	down.Store(true)
+	if got := do(t, ctx, http.MethodPost, q, "4during"); got.status != 200 {
+		t.Fatalf("relay with the registry down: %d %q", got.status, got.body)
+	}
+	if got := do(t, ctx, http.MethodGet, q, ""); got.status != 200 || got.body != "4before\x1e4during" {
+		t.Fatalf("GET with the registry down: %d %q", got.status, got.body)
+	}
+	other := b.URL + "/engine.io/?EIO=4&transport=polling&sid=CCCCCC" + strings.Repeat("x", 14)
+	if got := do(t, ctx, http.MethodGet, other, ""); got.status != 400 {
+		t.Fatalf("an unknown node with the registry down: %d %q", got.status, got.body)
 	}
 }
