@@ -32,6 +32,7 @@ import (
 // its cluster address is derived from the listener (no --cluster-addr).
 type clusterNode struct {
 	url string
+	srv *server.Server
 }
 
 func startClusterNode(t *testing.T, redisURL string) *clusterNode {
@@ -57,7 +58,7 @@ func startClusterNode(t *testing.T, redisURL string) *clusterNode {
 		}
 		<-served
 	})
-	return &clusterNode{url: "http://" + ln.Addr().String()}
+	return &clusterNode{url: "http://" + ln.Addr().String(), srv: srv}
 }
 
 // waitRegistered waits until n nodes have registry entries with an address.
@@ -309,5 +310,33 @@ func TestRedisOutageBehindRoundRobin(t *testing.T) {
 	}
 	if f := forwarded(t, n1, "polling") + forwarded(t, n2, "polling"); f == 0 {
 		t.Fatal("no request was forwarded")
+	}
+}
+
+// TestOwnerGone: once a session's node has shut down, a request for it
+// that lands on another node gets "Session ID unknown", as from Node, so
+// the client makes a new handshake; the failure is counted.
+func TestOwnerGone(t *testing.T) {
+	r := redistest.Start(t)
+	n1, n2 := startClusterNode(t, r.URL()), startClusterNode(t, r.URL())
+	waitRegistered(t, r, 2)
+	c := mustDial(t, n1.url, "/chat", map[string]string{"userId": "ann", "name": "Ann"})
+	q := "/socket.io/?EIO=4&transport=polling&sid=" + sidOf(c)
+	if code, body, _ := do(t, "POST", n2.url+q, "", "3"); code != 200 || body != "ok" {
+		t.Fatalf("relayed POST while the owner is up: %d %q", code, body)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := n1.srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	code, body, _ := do(t, "POST", n2.url+q, "", "3")
+	if code != 400 || body != `{"code":1,"message":"Session ID unknown"}` {
+		t.Fatalf("relayed POST after the owner shut down: %d %q", code, body)
+	}
+	_, metrics, _ := do(t, "GET", n2.url+"/metrics", "", "")
+	if !strings.Contains(metrics, `parley_forward_failures_total{reason="unknown_owner"} 1`+"\n") &&
+		!strings.Contains(metrics, `parley_forward_failures_total{reason="unreachable"} 1`+"\n") {
+		t.Fatalf("the failure is not counted:\n%s", grepLines(metrics, "parley_forward"))
 	}
 }
