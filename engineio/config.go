@@ -58,6 +58,19 @@ type Config struct {
 	OnSession func(s *Session)
 	// Logger receives diagnostics. Nil discards them.
 	Logger *slog.Logger
+	// SIDPrefix starts every session id this server makes, so that a
+	// cluster node can tell from a sid which node owns it (the cluster
+	// forwards requests by it). The id keeps its 20 characters; the prefix
+	// replaces the first ones, and at most 6 characters of URL-safe base64
+	// are allowed (New refuses others). Default empty: fully random ids.
+	SIDPrefix string
+	// UnknownSession, when set, is offered every polling request and
+	// WebSocket upgrade that names a sid this server does not have; it
+	// reports whether it answered the request (a cluster forwards it to
+	// the node that owns the sid). When it returns false, or is nil, the
+	// request gets 400 {"code":1,"message":"Session ID unknown"}.
+	// Handshakes (no sid) are never offered. Default nil.
+	UnknownSession func(w http.ResponseWriter, r *http.Request, sid string) bool
 	// ReadBufferSize is the per-WebSocket read buffer in bytes. Default 256:
 	// it holds frame headers and small messages; larger payloads are read
 	// straight into their own buffer.

@@ -30,6 +30,9 @@ var (
 	// ErrBadLimit reports a negative MaxSessions or an invalid
 	// HandshakeRate.
 	ErrBadLimit = errors.New("engineio: MaxSessions must not be negative; HandshakeRate needs Rate >= 0 and, with a Rate, Burst >= 1")
+	// ErrBadSIDPrefix reports a SIDPrefix longer than 6 characters or not
+	// URL-safe base64.
+	ErrBadSIDPrefix = errors.New("engineio: SIDPrefix must be at most 6 characters of URL-safe base64")
 	// errTooManySessions refuses a handshake over MaxSessions.
 	errTooManySessions = errors.New("engineio: too many sessions")
 	// errShuttingDown refuses a handshake during Close.
@@ -80,6 +83,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if l := cfg.HandshakeRate; cfg.MaxSessions < 0 || l.Rate < 0 || math.IsNaN(l.Rate) || math.IsInf(l.Rate, 0) || l.Rate > 0 && l.Burst < 1 {
 		return nil, ErrBadLimit
+	}
+	if !validSIDPrefix(cfg.SIDPrefix) {
+		return nil, ErrBadSIDPrefix
 	}
 	s := &Server{cfg: cfg, sessions: make(map[string]*Session)}
 	if cfg.HandshakeRate.Rate > 0 {
@@ -135,6 +141,9 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		sess = srv.takePeerClosed(sid)
 	}
 	if sess == nil {
+		if h := srv.cfg.UnknownSession; h != nil && h(w, r, sid) {
+			return
+		}
 		writeError(w, CodeUnknownSID, "")
 		return
 	}
@@ -213,7 +222,7 @@ func (srv *Server) handshakeRequest(w http.ResponseWriter, r *http.Request, tran
 func (srv *Server) newSession(r *http.Request, transport int) (*Session, error) {
 	sess := &Session{
 		srv:       srv,
-		id:        newID(),
+		id:        newID(srv.cfg.SIDPrefix),
 		transport: transport,
 		hs: Handshake{
 			Header:     r.Header.Clone(),
@@ -431,8 +440,24 @@ func (srv *Server) writeCORS(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-func newID() string {
+// newID returns a session id: 20 characters of URL-safe base64, the first
+// ones being prefix; the rest are random (at least 84 bits).
+func newID(prefix string) string {
 	var b [15]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never returns an error
-	return base64.RawURLEncoding.EncodeToString(b[:])
+	id := base64.RawURLEncoding.EncodeToString(b[:])
+	return prefix + id[len(prefix):]
+}
+
+// validSIDPrefix reports whether p may start session ids.
+func validSIDPrefix(p string) bool {
+	if len(p) > 6 {
+		return false
+	}
+	for _, c := range []byte(p) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }

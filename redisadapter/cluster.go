@@ -58,6 +58,11 @@ type Config struct {
 	// MinBackoff and MaxBackoff bound the wait between reconnection
 	// attempts, which doubles from one to the other. Defaults 100ms and 5s.
 	MinBackoff, MaxBackoff time.Duration
+	// NodeTTL is the lifetime of this node's registry entry
+	// (<prefix>-node#<uid>), renewed every NodeTTL/3: the cluster's node
+	// heartbeat (LiveNodes, OnNodeDown) and where other nodes look up the
+	// address to forward requests to. Default 10s.
+	NodeTTL time.Duration
 	// Logger receives diagnostics. Nil discards them.
 	Logger *slog.Logger
 }
@@ -97,6 +102,11 @@ type Cluster struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	sem    chan struct{} // bounds server-side emit handlers running at once
+	kick   chan struct{} // asks the heartbeat to renew the registry entry now
+
+	nodeMu  sync.Mutex // guards addr and downFns (nodes.go)
+	addr    string
+	downFns []func(uid string)
 
 	startOnce, closeOnce sync.Once
 	closed               atomic.Bool
@@ -144,6 +154,9 @@ func New(cfg Config) (*Cluster, error) {
 	if cfg.MaxBackoff < cfg.MinBackoff {
 		cfg.MaxBackoff = max(5*time.Second, cfg.MinBackoff)
 	}
+	if cfg.NodeTTL <= 0 {
+		cfg.NodeTTL = 10 * time.Second
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -176,6 +189,7 @@ func New(cfg Config) (*Cluster, error) {
 		ctx:       ctx,
 		cancel:    cancel,
 		sem:       make(chan struct{}, 64),
+		kick:      make(chan struct{}, 1),
 		byChannel: make(map[string]*adapter),
 		byPattern: make(map[string]*adapter),
 	}
@@ -193,15 +207,17 @@ func newUID() string {
 // UID returns this node's id on the wire.
 func (c *Cluster) UID() string { return c.uid }
 
-// Start starts the subscriber and the publisher. Later calls do nothing.
+// Start starts the subscriber, the publisher and the heartbeat (the
+// node's registry entry). Later calls do nothing.
 func (c *Cluster) Start() {
 	c.startOnce.Do(func() {
 		if c.closed.Load() {
 			return
 		}
-		c.wg.Add(2)
+		c.wg.Add(3)
 		go c.receive()
 		go c.publisher()
+		go c.heartbeat()
 	})
 }
 

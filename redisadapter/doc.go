@@ -32,14 +32,29 @@
 // beyond 2^53 cross as notepack writes them (wrapped above 2^64), as
 // between Node nodes; a Parley socket's handshake, as other nodes'
 // fetchSockets see it, has no host header (Go keeps it out of the header
-// map) and its url assumes the /socket.io/ path. No sticky sessions
-// (issue 11 §4) is not built: see STICKY.md.
+// map) and its url assumes the /socket.io/ path.
 //
-// Concurrency: a Cluster owns two goroutines between Start and Close: the
-// subscriber, which handles every incoming message in order (broadcasts
-// are delivered on it; server-side emit handlers run on goroutines of
-// their own, at most 64 at once), and the publisher, which sends queued
-// messages in order, pipelined. Publishing never blocks the caller. All
-// methods are safe for concurrent use. Lock order: Cluster.mu, Cluster.psMu
-// and adapter.mu are never held together.
+// The node registry is the cluster's heartbeat. Each Parley node keeps the
+// key <prefix>-node#<uid> (JSON {"addr": "host:port"}, the address other
+// nodes forward its sessions' requests to, set by Advertise; empty when it
+// takes none) with a TTL of NodeTTL (10s), renewed every NodeTTL/3, and
+// its uid in the set <prefix>-nodes; Close deletes both. LiveNodes lists
+// the nodes whose key is alive, NodeAddr reads one, and OnNodeDown is
+// called when a node's key disappears (stopped, or silent for NodeTTL),
+// on every node, once the registry has answered for a whole NodeTTL (a
+// Redis restart loses every key and is not every node's death). Node
+// socket.io nodes do not register. The registry is what lets the cluster
+// run without sticky sessions: Parley's engine starts every session id
+// with the owning node's uid, and internal/forward relays a request for
+// another node's session to the address in its key (FORWARDING.md).
+//
+// Concurrency: a Cluster owns three goroutines between Start and Close:
+// the subscriber, which handles every incoming message in order
+// (broadcasts are delivered on it; server-side emit handlers run on
+// goroutines of their own, at most 64 at once), the publisher, which sends
+// queued messages in order, pipelined, and the heartbeat, which renews the
+// registry entry and calls the OnNodeDown callbacks. Publishing never
+// blocks the caller. All methods are safe for concurrent use. Lock order:
+// Cluster.mu, Cluster.psMu, Cluster.nodeMu and adapter.mu are never held
+// together.
 package redisadapter

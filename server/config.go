@@ -127,6 +127,14 @@ type Config struct {
 	// RedisPrefix starts the cluster's channel names, as the key option of
 	// Node's adapter. Default "socket.io".
 	RedisPrefix string
+	// ClusterAddr is the host:port the other nodes of the cluster reach
+	// this node's listener at: they forward to it the polling requests and
+	// WebSocket upgrades of this node's sessions that a load balancer sent
+	// them, so no sticky sessions are needed. Default: the listener's
+	// address when it names a host (--addr 10.0.0.5:3000); with none
+	// (":3000", "0.0.0.0:3000") this node takes no forwarded requests and
+	// a warning says so. "off" turns taking them off. Needs RedisURL.
+	ClusterAddr string
 	// MaxSessions caps the open Engine.IO sessions: over it a handshake
 	// gets 503 and the open ones are untouched. Zero is no cap; the parley
 	// command's default is 100,000.
@@ -197,6 +205,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.SSEBuffer < 0 || c.AbuseFactor < 0 || c.AbuseWindow < 0 || c.MaxRoomsPerSocket < 0 || c.MaxConnectionsPerUser < 0 {
 		errs = append(errs, errors.New("server: SSEBuffer, AbuseFactor, AbuseWindow, MaxRoomsPerSocket and MaxConnectionsPerUser must not be negative"))
+	}
+	if err := checkClusterAddr(c.ClusterAddr, c.RedisURL); err != nil {
+		errs = append(errs, err)
 	}
 	if c.Pprof && c.MetricsAddr == "" {
 		errs = append(errs, errors.New("server: Pprof needs MetricsAddr (--pprof is served on --metrics-addr only)"))

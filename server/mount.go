@@ -125,6 +125,7 @@ func (s *Server) mount() error {
 	sources.Namespaces = []*socketio.Namespace{chatSIO, presenceSIO}
 	sources.SSEStreams = s.sse.Streams
 	sources.OnlineUsers = p.Online
+	s.clusterMetrics(m)
 	if c := s.cluster; c != nil {
 		m.Redis(func() telemetry.RedisCounts {
 			st := c.Stats()

@@ -13,6 +13,7 @@ import (
 
 	"github.com/parley-rt/parley/engineio"
 	"github.com/parley-rt/parley/internal/auth"
+	"github.com/parley-rt/parley/internal/forward"
 	"github.com/parley-rt/parley/internal/httpapi"
 	"github.com/parley-rt/parley/internal/sse"
 	"github.com/parley-rt/parley/internal/telemetry"
@@ -39,6 +40,7 @@ type Server struct {
 	allowOrigin func(string) bool
 	closer      []func(context.Context) error // run by Shutdown, in order
 	cluster     *redisadapter.Cluster         // nil on a single node (cluster.go)
+	forward     *forward.Forwarder            // nil on a single node (cluster.go)
 
 	mu          sync.Mutex
 	http        *http.Server
@@ -146,6 +148,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	// SSE streams never end by themselves: end them when Shutdown starts,
 	// or it would wait for them until its deadline.
 	hs.RegisterOnShutdown(s.sse.Shutdown)
+	s.serveCluster(hs, ln.Addr())
 	return hs.Serve(ln)
 }
 

@@ -177,6 +177,18 @@ func TestParseFlagsRedis(t *testing.T) {
 	}
 }
 
+func TestParseFlagsClusterAddr(t *testing.T) {
+	t.Parallel()
+	cfg, _, err := parseFlags(nil, func(k string) string { return map[string]string{"PARLEY_CLUSTER_ADDR": "10.0.0.5:3000"}[k] })
+	if err != nil || cfg.ClusterAddr != "10.0.0.5:3000" {
+		t.Fatalf("env: %q %v", cfg.ClusterAddr, err)
+	}
+	cfg, _, err = parseFlags([]string{"--cluster-addr", "off"}, func(string) string { return "" })
+	if err != nil || cfg.ClusterAddr != "off" {
+		t.Fatalf("flag: %q %v", cfg.ClusterAddr, err)
+	}
+}
+
 func TestParseHardeningFlags(t *testing.T) {
 	t.Parallel()
 	cfg, _, err := parseFlags(nil, func(string) string { return "" })

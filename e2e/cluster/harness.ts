@@ -5,7 +5,10 @@
 // port 0 and print their address.
 
 import { spawn, type ChildProcess } from "node:child_process";
-import { createServer } from "node:net";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createServer, connect as connectTCP } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { io as connect, type Socket } from "socket.io-client";
 
@@ -215,4 +218,77 @@ export async function waitServerCount(c: Client, count: number): Promise<void> {
     if (Date.now() > deadline) throw new Error(`server count stuck at ${n}, want ${count}`);
     await delay(20); // polling interval, not synchronisation
   }
+}
+
+/**
+ * Starts HAProxy (Debian package haproxy) on a free loopback port in front
+ * of backends ("127.0.0.1:port"), with `balance roundrobin` and no
+ * stickiness: each HTTP request, and each WebSocket upgrade, goes to the
+ * next backend in turn. Resolves once the frontend accepts connections.
+ */
+export async function startHAProxy(backends: string[]): Promise<Proc> {
+  const bin = process.env.HAPROXY ?? "/usr/sbin/haproxy";
+  const dir = await mkdtemp(join(tmpdir(), "parley-haproxy-"));
+  for (let attempt = 0; ; attempt++) {
+    const port = await freePort();
+    const cfg = [
+      "global",
+      "  maxconn 1024",
+      "defaults",
+      "  mode http",
+      "  timeout connect 5s",
+      "  timeout client 60s",
+      "  timeout server 60s",
+      "  timeout tunnel 60s",
+      "frontend fe",
+      `  bind 127.0.0.1:${port}`,
+      "  default_backend parley",
+      "backend parley",
+      "  balance roundrobin",
+      ...backends.map((b, i) => `  server node${i + 1} ${b}`),
+      "",
+    ].join("\n");
+    const file = join(dir, "haproxy.cfg");
+    await writeFile(file, cfg);
+    const child = spawn(bin, ["-db", "-f", file], { stdio: ["ignore", "pipe", "pipe"] });
+    children.add(child);
+    child.once("exit", () => children.delete(child));
+    let out = "";
+    child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr?.on("data", (d: Buffer) => (out += d.toString()));
+    let failure: Error | undefined;
+    child.once("error", (err) => (failure = err));
+    child.once("exit", (code, sig) => (failure ??= new Error(`haproxy exited (${code ?? sig})`)));
+    const deadline = Date.now() + DEADLINE_MS;
+    while (!failure && !(await accepts(port))) {
+      if (Date.now() > deadline) failure = new Error(`haproxy not accepting on ${port} within ${DEADLINE_MS} ms`);
+      else await delay(20); // polling interval of the readiness probe, not test synchronisation
+    }
+    if (!failure) {
+      return {
+        url: `http://127.0.0.1:${port}`,
+        output: () => out,
+        async stop() {
+          await stopChild(child);
+          await rm(dir, { recursive: true, force: true });
+        },
+      };
+    }
+    await stopChild(child, "SIGKILL");
+    if (attempt === 3) {
+      await rm(dir, { recursive: true, force: true });
+      throw new Error(`${failure.message}:\n${out}`);
+    }
+  }
+}
+
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connectTCP({ port, host: "127.0.0.1" });
+    s.once("connect", () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once("error", () => resolve(false));
+  });
 }

@@ -57,6 +57,9 @@ type Sources struct {
 //	parley_store_commit_seconds               histogram: one group commit
 //	parley_store_batch_size                   histogram: writes per commit
 //
+// and, on a cluster, the parley_redis_* counters (Redis) and
+// parley_forwarded_requests_total{transport} and
+// parley_forward_failures_total{reason} (Forwarding),
 // plus the Go runtime and process collectors.
 type Metrics struct {
 	reg          *prometheus.Registry
@@ -170,6 +173,33 @@ func (m *Metrics) Redis(f func() RedisCounts) {
 		counter("parley_redis_dropped_total", "Cluster messages never published (Redis unreachable or the queue full): their broadcasts reached this node only.", func(c RedisCounts) uint64 { return c.Dropped }),
 		counter("parley_redis_errors_total", "Failed publishes, failed subscription reads and malformed cluster messages.", func(c RedisCounts) uint64 { return c.Errors }),
 		counter("parley_redis_reconnects_total", "Subscriptions restored after a broken Redis connection.", func(c RedisCounts) uint64 { return c.Reconnects }),
+	)
+}
+
+// ForwardCounts are the forwarding counters of a cluster node
+// (forward.Stats).
+type ForwardCounts struct {
+	Polling, WebSocket, Unknown, Failed uint64
+}
+
+// Forwarding exports the counters of requests relayed to the node that
+// owns their session, read at scrape time:
+// parley_forwarded_requests_total{transport} (polling requests and
+// WebSocket upgrades relayed) and parley_forward_failures_total{reason}
+// (unknown_owner: no live node has the sid's tag; unreachable: the owner
+// did not answer).
+func (m *Metrics) Forwarding(f func() ForwardCounts) {
+	m.reg.MustRegister(
+		funcMetric("parley_forwarded_requests_total", "Polling requests and WebSocket upgrades relayed to the node that owns their session, by transport.", prometheus.CounterValue, "transport",
+			func() map[string]float64 {
+				c := f()
+				return map[string]float64{"polling": float64(c.Polling), "websocket": float64(c.WebSocket)}
+			}),
+		funcMetric("parley_forward_failures_total", "Requests for another node's session that could not be relayed: unknown_owner (no live node has the sid's tag) or unreachable (the owner did not answer).", prometheus.CounterValue, "reason",
+			func() map[string]float64 {
+				c := f()
+				return map[string]float64{"unknown_owner": float64(c.Unknown), "unreachable": float64(c.Failed)}
+			}),
 	)
 }
 
