@@ -28,6 +28,9 @@ type Frame struct {
 
 	pollOnce sync.Once
 	poll     []byte
+
+	v3Once sync.Once
+	v3Enc  *v3Encodings // Engine.IO v3 encodings of a binary frame (eio3.go)
 }
 
 // NewMessage returns a message frame carrying data, which the caller must
@@ -44,6 +47,7 @@ func newControl(typ byte, data string) *Frame {
 // Shared control frames.
 var (
 	framePing      = newControl(typePing, "")
+	framePong      = newControl(typePong, "") // v3: the answer to a client's ping
 	frameNoop      = newControl(typeNoop, "")
 	frameClose     = newControl(typeClose, "")
 	frameProbePong = newControl(typePong, "probe")
