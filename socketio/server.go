@@ -190,7 +190,7 @@ func (srv *Server) namespaces() []*Namespace {
 }
 
 func (srv *Server) onSession(s *engineio.Session) {
-	c := &client{srv: srv, sess: s, sockets: make(map[string]*Socket, 1)}
+	c := &client{srv: srv, sess: s, sockets: make(map[string]*Socket, 1), v3: s.Protocol() == 3}
 	s.SetHandler(c)
 	// The engine's Close waits for the timer: its callback ends it, or
 	// stopConnectTimerLocked when the timer is stopped before it fires.
@@ -202,6 +202,12 @@ func (srv *Server) onSession(s *engineio.Session) {
 		c.onConnectTimeout()
 	})
 	c.mu.Unlock()
+	if c.v3 {
+		// A 2.x client is in "/" without asking (see v3.go). No message of
+		// the session is delivered before OnSession returns, so this runs
+		// before any of the client's packets, as a handler call would.
+		c.connect(&Packet{Type: PacketConnect, Nsp: "/", ID: noID}, nil)
+	}
 }
 
 // Close disconnects every socket ("server shutting down" on the server
