@@ -79,7 +79,7 @@ func (c *pollClient) next() []string {
 // Socket.IO and Engine.IO protocol suites do.
 func TestConformanceProfile(t *testing.T) {
 	t.Parallel()
-	conf, err := conformance.New(slog.New(slog.DiscardHandler))
+	conf, err := conformance.New(slog.New(slog.DiscardHandler), conformance.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
