@@ -9,7 +9,16 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { useServer } from "../../protocol/harness.ts";
 import { eioUrl, http } from "../../protocol/raw.ts";
-import { MODES, WAIT_MS, ask, connectClient, createClient, useClientCleanup, within, type V2Socket } from "../client.ts";
+import {
+  MODES,
+  WAIT_MS,
+  ask,
+  connectClient,
+  createClient,
+  useClientCleanup,
+  within,
+  type V2Socket,
+} from "../client.ts";
 
 const server = useServer({ allowEIO3: true, pingInterval: 1000, pingTimeout: 5000 });
 useClientCleanup();
