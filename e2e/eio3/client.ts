@@ -47,8 +47,15 @@ export interface V2Socket {
   close(): void;
 }
 
+/** A 2.x Manager: one engine, its sockets multiplexed over it. */
+interface V2Manager {
+  socket(nsp: string): V2Socket;
+}
+
 const require = createRequire(import.meta.url);
-const io = require("socket.io-client-v2") as (url: string, opts?: V2Options) => V2Socket;
+const io = require("socket.io-client-v2") as ((url: string, opts?: V2Options) => V2Socket) & {
+  Manager: new (url: string, opts?: V2Options) => V2Manager;
+};
 
 export type Mode = "polling" | "websocket" | "upgrade";
 /** polling only, websocket only, and 2.x's default (polling, then upgrade to websocket). */
@@ -173,6 +180,18 @@ export function createClient(url: string, opts: ClientOptions = {}): Client {
       : Promise.resolve();
   upgraded.catch(() => undefined); // awaited by connectClient only
   return { socket, log, mode, upgraded };
+}
+
+/**
+ * Opens `nsp` on a Manager of its own whose options carry the query: the
+ * query then goes with the engine handshake only, not with the namespace's
+ * CONNECT (2.x sends a socket's own query there, and this one has none).
+ */
+export function createManagerClient(url: string, nsp: string, query: Record<string, string>): Client {
+  const manager = new io.Manager(url, { reconnection: false, timeout: WAIT_MS, transports: ["websocket"], query });
+  const socket = manager.socket(nsp);
+  open.add(socket);
+  return { socket, log: new V2Log(socket, `${nsp} (shared Manager)`), mode: "websocket", upgraded: Promise.resolve() };
 }
 
 /** Creates a client, waits for its "connect" and, in "upgrade" mode, for the upgrade to websocket. */

@@ -22,6 +22,7 @@ import {
   ask,
   connectClient,
   createClient,
+  createManagerClient,
   useClientCleanup,
   within,
   type V2Socket,
@@ -128,6 +129,15 @@ describe("/chat with socket.io-client 2.x", { skip, timeout: 60_000 }, () => {
     assert.deepEqual(joined.members, [{ id: "tok-query", name: "Tok Query" }]);
     const forged = createClient(parley.url, { nsp: "/chat", query: { token: token.slice(0, -2) + "xx" } });
     assert.equal(((await forged.log.next("error")) as { code?: string }).code, "unauthorized");
+  });
+
+  it("a namespace opened on a shared Manager: the identity from the handshake query", async () => {
+    const user = newUser("Shared");
+    const c = createManagerClient(parley.url, "/chat", user);
+    await c.log.next("connect");
+    const room = `eio3:shared-${process.pid}-${++seq}`;
+    const joined = await ok<JoinRoomResult>(c.socket, "joinRoom", { room });
+    assert.deepEqual(joined.members, [ref(user)]);
   });
 
   it("without an identity the CONNECT is refused with the unauthorized error", async () => {
