@@ -143,9 +143,9 @@ func appendLengthDigits(dst []byte, n int) []byte {
 	return dst
 }
 
-// maxV3LengthDigits bounds the digits of one record's length; a longer one
-// is no payload MaxPayload allows.
-const maxV3LengthDigits = 10
+// maxV3LengthDigits bounds the digits of one record's length: nine fit an
+// int32, and a longer record is no payload MaxPayload would allow.
+const maxV3LengthDigits = 9
 
 // decodeV3Payload splits a v3 string payload into packets.
 func decodeV3Payload(body []byte, fn func(packet) error) error {
