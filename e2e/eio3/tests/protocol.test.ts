@@ -179,6 +179,21 @@ describe("socket.io-client 2.x: the client's heartbeat", { timeout: 30_000 }, ()
   });
 });
 
+describe("socket.io-client 2.x beside connection state recovery", { timeout: 20_000 }, () => {
+  const recovering = useServer({ allowEIO3: true, recovery: true, pingInterval: 1000, pingTimeout: 5000 });
+
+  it("a broadcast ends with the recovery offset as an extra argument, as Node sends it to every client", async () => {
+    const c = await connectClient(recovering().url);
+    assert.deepEqual(await ask(c.socket, "emit-to", { event: "message-back", args: ["x", bin(1)] }), ["ok"]);
+    const args = await c.log.nextArgs("message-back");
+    assert.equal(args.length, 3, `arguments ${JSON.stringify(args)}`);
+    assert.deepEqual(args.slice(0, 2), ["x", bin(1)]);
+    assert.equal(typeof args[2], "string");
+    // A 2.x client's socket is never recovered: it connects anew.
+    assert.deepEqual(await c.log.next("info"), { id: c.socket.id, recovered: false });
+  });
+});
+
 describe("without --allow-eio3", { timeout: 20_000 }, () => {
   const plain = useServer({ pingInterval: 1000, pingTimeout: 5000 });
 
