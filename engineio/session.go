@@ -78,27 +78,28 @@ type Session struct {
 	// probeClaimed is set while a WebSocket holds the session's one upgrade
 	// attempt, from its handshake on: a second one is refused.
 	probeClaimed bool
+	queue        []*Frame
+	spare        []*Frame
+	pollWaiting  bool
+	pollSettling bool // a GET waits in settleLocked
+	pollWake     chan struct{}
+	posting      bool
+	peerClosed   bool // the client sent the close packet
+	noopSent     bool // a GET was released with the noop after peerClosed
+	ws           net.Conn
+	raw          syscall.RawConn // ws's file descriptor, for writes that must not wait
+	lastWrite    int64           // UnixNano of the last WebSocket write
+	deadline     int64           // UnixNano of ws's write deadline; the writer's alone, like the conn
+	probing      net.Conn        // the upgrade probe's WebSocket, closed with the session
+	writing      bool
+	writerIdle   chan struct{} // closed when writing turns false; made by waitWriterIdle
+	timer        *time.Timer
+	due          time.Time
+	awaitPong    bool
+
 	// wsB64 is whether the attached WebSocket's request asked for base64
 	// (v3 only); upgradeB64 the same for the upgrade being probed.
 	wsB64, upgradeB64 bool
-	queue             []*Frame
-	spare             []*Frame
-	pollWaiting       bool
-	pollSettling      bool // a GET waits in settleLocked
-	pollWake          chan struct{}
-	posting           bool
-	peerClosed        bool // the client sent the close packet
-	noopSent          bool // a GET was released with the noop after peerClosed
-	ws                net.Conn
-	raw               syscall.RawConn // ws's file descriptor, for writes that must not wait
-	lastWrite         int64           // UnixNano of the last WebSocket write
-	deadline          int64           // UnixNano of ws's write deadline; the writer's alone, like the conn
-	probing           net.Conn        // the upgrade probe's WebSocket, closed with the session
-	writing           bool
-	writerIdle        chan struct{} // closed when writing turns false; made by waitWriterIdle
-	timer             *time.Timer
-	due               time.Time
-	awaitPong         bool
 
 	// Incoming messages wait in inbox for one short-lived deliverer
 	// goroutine, so the WebSocket reader only reads: its stack, held by
