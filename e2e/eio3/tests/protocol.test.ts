@@ -7,6 +7,7 @@
 
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { io as ioV4 } from "socket.io-client";
 import { useServer } from "../../protocol/harness.ts";
 import { eioUrl, http } from "../../protocol/raw.ts";
 import {
@@ -77,6 +78,32 @@ for (const mode of MODES) {
         ["ok"],
       );
       assert.deepEqual(await b.log.nextArgs("message-back"), ["to-room", bin(3)]);
+    });
+
+    it("a client-side close reaches the server as client namespace disconnect", async () => {
+      const observer = ioV4(server().url + "/observer", {
+        forceNew: true,
+        reconnection: false,
+        transports: ["websocket"],
+      });
+      try {
+        await within(new Promise<void>((resolve) => observer.once("connect", () => resolve())), WAIT_MS, "observer");
+        const c = await connectClient(server().url, { mode, nsp: "/custom" });
+        const id = c.socket.id;
+        const seen = within(
+          new Promise<unknown>((resolve) =>
+            observer.on("disconnected", (d: { id: string }) => {
+              if (d.id === id) resolve(d);
+            }),
+          ),
+          WAIT_MS,
+          "the server-side disconnect",
+        );
+        c.socket.close();
+        assert.deepEqual(await seen, { id, nsp: "/custom", reason: "client namespace disconnect" });
+      } finally {
+        observer.close();
+      }
     });
 
     it("a server-side disconnect is final: io server disconnect", async () => {
