@@ -30,7 +30,8 @@ import (
 const binaryType byte = typeMessage - '0'
 
 // v3Encodings are a binary frame's v3 encodings, built together on first
-// use by a v3 session (a v4-only server never builds them).
+// use by a v3 session (a v4-only server never builds them; a frame holds
+// one pointer for them).
 type v3Encodings struct {
 	text  []byte // "b4"+base64: a polling record, or a b64 client's WebSocket text
 	ws    []byte // binary WebSocket frame: the type byte, then the data
@@ -38,15 +39,19 @@ type v3Encodings struct {
 }
 
 func (f *Frame) v3() *v3Encodings {
-	f.v3Once.Do(func() {
-		text := appendV3Base64(nil, f.data)
-		f.v3Enc = &v3Encodings{
-			text:  text,
-			ws:    appendWSFrame(nil, opBinary, []byte{binaryType}, f.data),
-			b64WS: appendWSFrame(nil, opText, nil, text),
-		}
-	})
-	return f.v3Enc
+	if e := f.v3Enc.Load(); e != nil {
+		return e
+	}
+	text := appendV3Base64(nil, f.data)
+	e := &v3Encodings{
+		text:  text,
+		ws:    appendWSFrame(nil, opBinary, []byte{binaryType}, f.data),
+		b64WS: appendWSFrame(nil, opText, nil, text),
+	}
+	if f.v3Enc.CompareAndSwap(nil, e) {
+		return e
+	}
+	return f.v3Enc.Load() // another session built them first
 }
 
 // v3WSBytes returns the frame's WebSocket encoding for a v3 session. Only a

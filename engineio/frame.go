@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"sync"
+	"sync/atomic"
 )
 
 // WebSocket opcodes used by the writer.
@@ -29,8 +30,7 @@ type Frame struct {
 	pollOnce sync.Once
 	poll     []byte
 
-	v3Once sync.Once
-	v3Enc  *v3Encodings // Engine.IO v3 encodings of a binary frame (eio3.go)
+	v3Enc atomic.Pointer[v3Encodings] // Engine.IO v3 encodings of a binary frame (eio3.go)
 }
 
 // NewMessage returns a message frame carrying data, which the caller must
