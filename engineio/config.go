@@ -25,6 +25,10 @@ type Config struct {
 	DisableWebSocket bool
 	// DisableUpgrades stops polling sessions from upgrading.
 	DisableUpgrades bool
+	// AllowEIO3 also serves Engine.IO protocol v3 (EIO=3, the protocol of
+	// socket.io-client 2.x), as Node's allowEIO3 does. Off (the default), a
+	// v3 request is refused with 400 "Unsupported protocol version".
+	AllowEIO3 bool
 	// MaxQueue is how many frames may wait to be written to one session
 	// before it is closed as a slow consumer. Default 4096.
 	MaxQueue int

@@ -2,6 +2,11 @@
 // HTTP long-polling and WebSocket transports, the upgrade from one to the
 // other, heartbeats, and session lifetime.
 //
+// With Config.AllowEIO3 it also serves Engine.IO v3, the protocol of
+// socket.io-client 2.x, as Node's allowEIO3 does (eio3.go): a session keeps
+// the revision of its handshake; only the framing and the heartbeat's
+// direction differ.
+//
 // A Server is an http.Handler. Each client connection is a Session; the
 // Server hands new sessions to Config.OnSession, which installs the Handler
 // that receives the session's messages and its close.

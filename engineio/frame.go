@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"sync"
+	"sync/atomic"
 )
 
 // WebSocket opcodes used by the writer.
@@ -28,6 +29,8 @@ type Frame struct {
 
 	pollOnce sync.Once
 	poll     []byte
+
+	v3Enc atomic.Pointer[v3Encodings] // Engine.IO v3 encodings of a binary frame (eio3.go)
 }
 
 // NewMessage returns a message frame carrying data, which the caller must
@@ -44,6 +47,7 @@ func newControl(typ byte, data string) *Frame {
 // Shared control frames.
 var (
 	framePing      = newControl(typePing, "")
+	framePong      = newControl(typePong, "") // v3: the answer to a client's ping
 	frameNoop      = newControl(typeNoop, "")
 	frameClose     = newControl(typeClose, "")
 	frameProbePong = newControl(typePong, "probe")

@@ -111,12 +111,17 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 	final := false
 	size := 0
 	for _, f := range batch {
-		size += len(f.pollBytes()) + 1
+		if !s.v3 {
+			size += len(f.pollBytes()) + 1
+		}
 		final = final || f == frameClose
 	}
 	var body []byte
 	switch {
 	case len(batch) > 0:
+		if s.v3 {
+			break // encoded below
+		}
 		body = make([]byte, 0, size)
 		for i, f := range batch {
 			if i > 0 {
@@ -128,14 +133,24 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 		// The client closed the session by POST: as in Node, the held GET
 		// is released with a noop, the client needs no close packet back.
 		// Only one GET gets it; the next is refused as unknown.
-		body = frameNoop.pollBytes()
+		batch = []*Frame{frameNoop}
 	case closed:
-		body = frameClose.pollBytes()
+		batch = []*Frame{frameClose}
 	default:
-		body = frameNoop.pollBytes() // released for an upgrade
+		batch = []*Frame{frameNoop} // released for an upgrade
+	}
+	contentType := "text/plain; charset=UTF-8"
+	switch {
+	case s.v3:
+		var isBinary bool
+		if body, isBinary = encodeV3Payload(batch, !s.b64); isBinary {
+			contentType = "application/octet-stream"
+		}
+	case body == nil:
+		body = batch[0].pollBytes()
 	}
 	h := w.Header()
-	h.Set("Content-Type", "text/plain; charset=UTF-8")
+	h.Set("Content-Type", contentType)
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	_, err := w.Write(body)
 	if final {
@@ -188,7 +203,16 @@ func (s *Session) serveData(w http.ResponseWriter, r *http.Request) {
 		s.closeNow(ReasonTransportError)
 		return
 	}
-	if err := decodePayload(body, func(p packet) error { s.receive(p); return nil }); err != nil {
+	receive := func(p packet) error { s.receive(p); return nil }
+	switch {
+	case !s.v3:
+		err = decodePayload(body, receive)
+	case r.Header.Get("Content-Type") == "application/octet-stream":
+		err = decodeV3BinaryPayload(body, receive)
+	default:
+		err = decodeV3Payload(body, receive)
+	}
+	if err != nil {
 		// As in Node, the POST is answered "ok" all the same: the payload
 		// was read, and what it held closes the session.
 		s.closeNow(ReasonParseError)

@@ -124,7 +124,16 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, CodeUnknownTransport, "")
 		return
 	}
-	if q.Get("EIO") != "4" {
+	v3 := false
+	switch q.Get("EIO") {
+	case "4":
+	case "3":
+		if srv.cfg.AllowEIO3 {
+			v3 = true
+			break
+		}
+		fallthrough
+	default:
 		writeError(w, CodeUnsupportedVersion, "")
 		return
 	}
@@ -145,6 +154,11 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		writeError(w, CodeUnknownSID, "")
+		return
+	}
+	if sess.v3 != v3 {
+		// Node: "unexpected protocol version during upgrade".
+		writeError(w, CodeBadRequest, "")
 		return
 	}
 	switch {
@@ -232,6 +246,12 @@ func (srv *Server) newSession(r *http.Request, transport int) (*Session, error) 
 			Time:       time.Now(),
 		},
 	}
+	if srv.cfg.AllowEIO3 {
+		q := r.URL.Query()
+		sess.v3 = q.Get("EIO") == "3"
+		sess.b64 = sess.v3 && q.Get("b64") != ""
+		sess.wsB64 = sess.b64
+	}
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
 	if srv.closing {
@@ -263,8 +283,20 @@ func (srv *Server) refuseSession(w http.ResponseWriter, err error) {
 func (srv *Server) start(sess *Session) {
 	srv.cfg.OnSession(sess)
 	sess.mu.Lock()
-	sess.resetTimerLocked(srv.cfg.PingInterval)
+	if sess.v3 {
+		// The client pings; the timer closes a session whose pings stop.
+		sess.awaitPong = true
+		sess.resetTimerLocked(srv.v3Heartbeat())
+	} else {
+		sess.resetTimerLocked(srv.cfg.PingInterval)
+	}
 	sess.mu.Unlock()
+}
+
+// v3Heartbeat is how long a v3 session may go without a ping from its
+// client, as in Node: PingInterval+PingTimeout.
+func (srv *Server) v3Heartbeat() time.Duration {
+	return srv.cfg.PingInterval + srv.cfg.PingTimeout
 }
 
 // remove unregisters a closed session. With linger, a polling session the

@@ -65,6 +65,10 @@ type Session struct {
 	id      string
 	hs      Handshake
 	handler Handler
+	// v3 marks an Engine.IO v3 session (Config.AllowEIO3), b64 one whose
+	// handshake asked for base64 instead of binary (the b64 query
+	// parameter); both are fixed at the handshake.
+	v3, b64 bool
 
 	mu        sync.Mutex
 	state     int
@@ -92,6 +96,10 @@ type Session struct {
 	timer        *time.Timer
 	due          time.Time
 	awaitPong    bool
+
+	// wsB64 is whether the attached WebSocket's request asked for base64
+	// (v3 only); upgradeB64 the same for the upgrade being probed.
+	wsB64, upgradeB64 bool
 
 	// Incoming messages wait in inbox for one short-lived deliverer
 	// goroutine, so the WebSocket reader only reads: its stack, held by
@@ -133,6 +141,15 @@ func (s *Session) Handshake() Handshake { return s.hs }
 // SetHandler installs the session's handler. It must be called from
 // Config.OnSession.
 func (s *Session) SetHandler(h Handler) { s.handler = h }
+
+// Protocol returns the session's Engine.IO protocol revision: 4, or 3 for a
+// socket.io-client 2.x session (Config.AllowEIO3).
+func (s *Session) Protocol() int {
+	if s.v3 {
+		return 3
+	}
+	return 4
+}
 
 // Transport returns "polling" or "websocket".
 func (s *Session) Transport() string {
@@ -190,9 +207,9 @@ const inlineGap = 10 * time.Millisecond
 // never blocks the sender. s.mu is held on entry and released on return.
 func (s *Session) writeNow(f *Frame) {
 	s.writing = true
-	conn, raw := s.ws, s.raw
+	conn, raw, b64 := s.ws, s.raw, s.wsB64
 	s.mu.Unlock()
-	b := f.wsBytes()
+	b := s.wsEncode(f, b64)
 	n := tryWrite(raw, b)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -308,12 +325,13 @@ func (s *Session) writeLoop(conn net.Conn) {
 		batch := s.queue
 		s.queue = s.spare[:0]
 		s.spare = nil
+		b64 := s.wsB64
 		s.mu.Unlock()
 
 		final := false
 		bufs = bufs[:0]
 		for _, f := range batch {
-			bufs = append(bufs, f.wsBytes())
+			bufs = append(bufs, s.wsEncode(f, b64))
 			final = final || f == frameWSClose
 		}
 		s.extendWriteDeadline(conn)
@@ -336,6 +354,14 @@ func (s *Session) writeLoop(conn net.Conn) {
 			return
 		}
 	}
+}
+
+// wsEncode returns f's WebSocket frame for this session's protocol.
+func (s *Session) wsEncode(f *Frame, b64 bool) []byte {
+	if s.v3 {
+		return f.v3WSBytes(b64)
+	}
+	return f.wsBytes()
 }
 
 // extendWriteDeadline makes sure the next write on conn has at least 3/4
@@ -394,6 +420,11 @@ func (s *Session) receive(p packet) {
 	case typeMessage:
 		s.enqueue(p)
 	case typePong:
+		if s.v3 {
+			// Node: "invalid heartbeat direction".
+			s.closeNow(ReasonTransportError)
+			return
+		}
 		s.mu.Lock()
 		if s.awaitPong && s.state == stateOpen {
 			s.awaitPong = false
@@ -401,6 +432,17 @@ func (s *Session) receive(p packet) {
 		}
 		s.mu.Unlock()
 	case typePing:
+		if s.v3 {
+			// In v3 the client pings: answer, and give it another
+			// PingInterval+PingTimeout (awaitPong stays set, see start).
+			s.mu.Lock()
+			if s.state == stateOpen {
+				s.resetTimerLocked(s.srv.v3Heartbeat())
+			}
+			s.mu.Unlock()
+			_ = s.Send(framePong) // a closing session needs no pong
+			return
+		}
 		// In v4 only the server pings; Node closes on a client ping.
 		s.closeNow(ReasonTransportError)
 	case typeClose:

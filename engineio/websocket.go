@@ -96,6 +96,7 @@ func (srv *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, sess *Se
 	busy := sess.transport != transportPolling || sess.upgrading || sess.probeClaimed || sess.state != stateOpen
 	if !busy {
 		sess.probeClaimed = true
+		sess.upgradeB64 = sess.v3 && r.URL.Query().Get("b64") != ""
 	}
 	sess.mu.Unlock()
 	conn, br, ok := srv.upgrade(w, r)
@@ -215,6 +216,7 @@ func (s *Session) probe(conn net.Conn, br *bufio.Reader) (bool, error) {
 			}
 			s.upgrading = false
 			s.transport = transportWebSocket
+			s.wsB64 = s.upgradeB64
 			s.attachLocked(conn)
 			if s.pollWaiting {
 				s.wakePollLocked()
@@ -241,11 +243,17 @@ func (s *Session) readLoop(conn net.Conn, br *bufio.Reader) error {
 		if err != nil {
 			return err
 		}
-		if op == opBinary {
-			s.receive(packet{typ: typeMessage, data: msg, binary: true})
-			continue
+		var p packet
+		switch {
+		case op == opBinary && s.v3:
+			p, err = decodeV3Binary(msg)
+		case op == opBinary:
+			p = packet{typ: typeMessage, data: msg, binary: true}
+		case s.v3:
+			p, err = decodeV3Text(msg)
+		default:
+			p, err = decodeText(msg)
 		}
-		p, err := decodeText(msg)
 		if err != nil {
 			return err
 		}

@@ -82,20 +82,50 @@ func AuthMiddleware(authn Authenticator, log *slog.Logger) Middleware {
 	}
 }
 
+// LegacyQuerier is implemented by Conns that may belong to a
+// socket.io-client 2.x client (Engine.IO v3, served with --allow-eio3).
+// LegacyQuery returns the engine handshake's query as a JSON object of
+// strings, with ok true only for such a client.
+type LegacyQuerier interface {
+	LegacyQuery() (query json.RawMessage, ok bool)
+}
+
+// credentials returns what identifies c: its CONNECT auth object or, when
+// that is empty and c is a socket.io-client 2.x client, its handshake
+// query. A 2.x client has no auth object; its namespace query stands in
+// for one (socketio), and a namespace opened on a shared Manager carries
+// none, so its identity is where socket.io 2.x apps read it: the handshake
+// query.
+func credentials(c Conn) json.RawMessage {
+	a := c.Auth()
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(a, &fields) != nil || len(fields) > 0 {
+		return a
+	}
+	if lq, ok := c.(LegacyQuerier); ok {
+		if q, ok := lq.LegacyQuery(); ok {
+			return q
+		}
+	}
+	return a
+}
+
 // Identify returns the Authenticator every namespace shares: the handshake
 // auth's {token} verified by v or, in dev mode without a token, the
-// handshake's {userId, name} (auth.DevUser). A user who already has
-// maxConns connections (counted by connections) is refused with
-// rate_limited.
+// handshake's {userId, name} (auth.DevUser); for a socket.io-client 2.x
+// client with an empty auth, the handshake query's (see credentials). A
+// user who already has maxConns connections (counted by connections) is
+// refused with rate_limited.
 func Identify(v *auth.Verifier, maxConns int, connections func(userID string) int) Authenticator {
 	return func(c Conn) (auth.Identity, error) {
+		cred := credentials(c)
 		var a struct {
 			Token *string `json:"token"`
 		}
-		_ = json.Unmarshal(c.Auth(), &a) // not an object: no token
+		_ = json.Unmarshal(cred, &a) // not an object: no token
 		var id auth.Identity
 		if a.Token == nil && v.Dev() {
-			u, err := auth.DevUser(c.Auth())
+			u, err := auth.DevUser(cred)
 			if err != nil {
 				return auth.Identity{}, err
 			}

@@ -36,6 +36,10 @@ type Config struct {
 	// 25s and 20s, as Node's.
 	PingInterval time.Duration
 	PingTimeout  time.Duration
+	// AllowEIO3 also serves socket.io-client 2.x (Engine.IO v3), as
+	// Node's allowEIO3 does. Default false: such a client's handshake is
+	// refused with 400.
+	AllowEIO3 bool
 	// MaxHTTPBufferSize is the largest message or polling body in bytes a
 	// client may send. Default 1,000,000.
 	MaxHTTPBufferSize int64

@@ -62,6 +62,7 @@ func New(cfg Config) (*Server, error) {
 		Engine: engineio.Config{
 			PingInterval: cfg.PingInterval,
 			PingTimeout:  cfg.PingTimeout,
+			AllowEIO3:    cfg.AllowEIO3,
 			MaxPayload:   cfg.MaxHTTPBufferSize,
 			CORS:         engineio.CORS{AllowOrigin: s.allowOrigin, Credentials: true},
 			Logger:       cfg.Logger,

@@ -48,5 +48,5 @@ func (srv *Server) Attach(sess Session) (engineio.Handler, error) {
 	if closing {
 		return nil, ErrClosing
 	}
-	return srv.newClient(sess), nil
+	return srv.newClient(sess, false), nil
 }

@@ -16,6 +16,9 @@ import (
 type client struct {
 	srv  *Server
 	sess Session
+	// v3 marks a socket.io-client 2.x connection (Engine.IO v3, Socket.IO
+	// protocol v4; see v3.go).
+	v3 bool
 
 	mu           sync.Mutex
 	sockets      map[string]*Socket // by namespace name
@@ -95,8 +98,14 @@ func (c *client) invalidState(why string) {
 }
 
 func (c *client) route(p *Packet) {
+	var auth json.RawMessage
+	if c.v3 {
+		auth = v3Namespace(p)
+	} else if p.Type == PacketConnect {
+		auth = json.RawMessage(p.Data)
+	}
 	if p.Type == PacketConnect {
-		c.connect(p)
+		c.connect(p, auth)
 		return
 	}
 	c.mu.Lock()
@@ -128,13 +137,14 @@ func (c *client) route(p *Packet) {
 }
 
 // connect handles a CONNECT packet: namespace lookup, recovery, middlewares.
-func (c *client) connect(p *Packet) {
+// auth is the CONNECT's auth object (for a v3 client, its namespace's
+// query), nil when it has none.
+func (c *client) connect(p *Packet, auth json.RawMessage) {
 	n := c.srv.lookup(p.Nsp)
 	if n == nil {
 		c.send(encodeControl(PacketConnectError, p.Nsp, map[string]string{"message": "Invalid namespace"}))
 		return
 	}
-	auth := json.RawMessage(p.Data)
 	if len(auth) == 0 {
 		auth = json.RawMessage("{}")
 	}
@@ -150,8 +160,11 @@ func (c *client) connect(p *Packet) {
 		return
 	}
 	s := newSocket(n, c, auth)
+	if c.v3 {
+		s.id = v3SocketID(n.name, c.sess.ID())
+	}
 	var restored *savedSession
-	if n.recovery != nil {
+	if n.recovery != nil && !c.v3 { // a 2.x client cannot resume
 		restored = n.recovery.claim(auth)
 		if restored != nil {
 			s.id, s.pid, s.recovered = restored.sid, restored.pid, true
@@ -164,7 +177,7 @@ func (c *client) connect(p *Packet) {
 	if !(s.recovered && c.srv.cfg.Recovery.SkipMiddlewares) {
 		for _, mw := range mws {
 			if err := c.runMiddleware(s, mw); err != nil {
-				c.send(encodeControl(PacketConnectError, p.Nsp, connectErrorPayload(err)))
+				c.send(c.connectError(p.Nsp, err))
 				return
 			}
 		}
@@ -191,6 +204,9 @@ func (c *client) connect(p *Packet) {
 		payload["pid"] = s.pid
 	}
 	connected := encodeControl(PacketConnect, n.name, payload)
+	if c.v3 {
+		connected = encodeControl(PacketConnect, n.name, nil) // v4 has no payload
+	}
 	join := func(missed []*engineio.Frame) {
 		n.adapter.Add(s, rooms...)
 		c.send(connected)

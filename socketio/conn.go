@@ -105,3 +105,18 @@ func (v connView) On(event string, h events.RawHandler) {
 		h(s.ctx, args.RawAll(), a)
 	})
 }
+
+// LegacyQuery implements namespaces.LegacyQuerier: the handshake query of a
+// socket.io-client 2.x connection, each key with its last value.
+func (v connView) LegacyQuery() (json.RawMessage, bool) {
+	if !v.s.client.v3 {
+		return nil, false
+	}
+	q := v.s.Handshake().Query()
+	m := make(map[string]string, len(q))
+	for k, vs := range q {
+		m[k] = vs[len(vs)-1]
+	}
+	b, _ := json.Marshal(m) // cannot fail: strings
+	return b, true
+}

@@ -5,6 +5,10 @@
 // binary attachments, connection state recovery, and the immutable
 // BroadcastOperator (To, In, Except, Volatile, Local, Timeout).
 //
+// An Engine.IO v3 session (engineio.Config.AllowEIO3) is a
+// socket.io-client 2.x client and speaks Socket.IO protocol v4, served as
+// Node's socket.io 4 serves it (v3.go).
+//
 // Each engine session is a client; its sockets, one per namespace, are
 // multiplexed on it. A namespace keeps membership in its Adapter (the
 // in-memory one by default; a multi-node adapter can replace it). A

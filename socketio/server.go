@@ -190,12 +190,20 @@ func (srv *Server) namespaces() []*Namespace {
 }
 
 func (srv *Server) onSession(s *engineio.Session) {
-	s.SetHandler(srv.newClient(s))
+	c := srv.newClient(s, s.Protocol() == 3)
+	s.SetHandler(c)
+	if c.v3 {
+		// A 2.x client is in "/" without asking (see v3.go). No message of
+		// the session is delivered before OnSession returns, so this runs
+		// before any of the client's packets, as a handler call would.
+		c.connect(&Packet{Type: PacketConnect, Nsp: "/", ID: noID}, nil)
+	}
 }
 
-// newClient returns the client of sess with its connect timer running.
-func (srv *Server) newClient(sess Session) *client {
-	c := &client{srv: srv, sess: sess, sockets: make(map[string]*Socket, 1)}
+// newClient returns the client of sess with its connect timer running; v3
+// marks a socket.io-client 2.x session.
+func (srv *Server) newClient(sess Session, v3 bool) *client {
+	c := &client{srv: srv, sess: sess, sockets: make(map[string]*Socket, 1), v3: v3}
 	// The engine's Close waits for the timer: its callback ends it, or
 	// stopConnectTimerLocked when the timer is stopped before it fires.
 	done := srv.engine.Track()

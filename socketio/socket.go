@@ -317,7 +317,7 @@ func (s *Socket) onclose(reason string) {
 		s.space = nil
 	}
 	s.mu.Unlock()
-	if s.nsp.recovery != nil && recoverable(reason) {
+	if s.nsp.recovery != nil && s.pid != "" && recoverable(reason) { // a 2.x client has no pid: it cannot resume
 		s.nsp.recovery.save(s)
 	}
 	s.client.remove(s)

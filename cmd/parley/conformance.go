@@ -4,6 +4,7 @@ import (
 	"flag"
 	"log/slog"
 	"net"
+	"os"
 	"time"
 
 	"github.com/parley-rt/parley/internal/conformance"
@@ -14,10 +15,12 @@ import (
 func runConformance(args []string, logger *slog.Logger) error {
 	fs := flag.NewFlagSet("conformance", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:3000", "listen address")
+	var opts conformance.Options
+	fs.BoolVar(&opts.AllowEIO3, "allow-eio3", os.Getenv("PARLEY_ALLOW_EIO3") == "true", "also serve socket.io-client 2.x (Engine.IO v3) (env PARLEY_ALLOW_EIO3=true)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	c, err := conformance.New(logger)
+	c, err := conformance.New(logger, opts)
 	if err != nil {
 		return err
 	}

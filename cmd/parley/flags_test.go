@@ -208,3 +208,23 @@ func TestParseHardeningFlags(t *testing.T) {
 		t.Errorf("environment: %v, MaxSessions %d, HandshakeRate %+v", err, cfg.MaxSessions, cfg.HandshakeRate)
 	}
 }
+
+func TestParseFlagsAllowEIO3(t *testing.T) {
+	t.Parallel()
+	none := func(string) string { return "" }
+	for _, tt := range []struct {
+		args []string
+		env  func(string) string
+		want bool
+	}{
+		{nil, none, false},
+		{[]string{"--allow-eio3"}, none, true},
+		{nil, func(k string) string { return map[string]string{"PARLEY_ALLOW_EIO3": "true"}[k] }, true},
+		{[]string{"--allow-eio3=false"}, func(k string) string { return map[string]string{"PARLEY_ALLOW_EIO3": "true"}[k] }, false},
+	} {
+		cfg, _, err := parseFlags(tt.args, tt.env)
+		if err != nil || cfg.AllowEIO3 != tt.want {
+			t.Errorf("parseFlags(%q): AllowEIO3 %v, %v; want %v", tt.args, cfg.AllowEIO3, err, tt.want)
+		}
+	}
+}

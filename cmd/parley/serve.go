@@ -78,6 +78,7 @@ func parseFlags(args []string, getenv func(string) string) (server.Config, loggi
 	var logFormat string
 	str(&logFormat, "log-format", "PARLEY_LOG_FORMAT", "text", "text or json (one object per line)")
 	str(&cfg.MetricsAddr, "metrics-addr", "PARLEY_METRICS_ADDR", "", "listen address of /metrics (and /debug/pprof/ with --pprof); empty: /metrics on --addr, not at all with --production")
+	fs.BoolVar(&cfg.AllowEIO3, "allow-eio3", getenv("PARLEY_ALLOW_EIO3") == "true", "also serve socket.io-client 2.x (Engine.IO v3) (env PARLEY_ALLOW_EIO3=true)")
 	fs.BoolVar(&cfg.Pprof, "pprof", getenv("PARLEY_PPROF") == "true", "serve net/http/pprof on --metrics-addr (env PARLEY_PPROF=true)")
 	fs.BoolVar(&cfg.AdminUI, "admin-ui", getenv("PARLEY_ADMIN_UI") == "true", "serve the Socket.IO Admin UI's /admin namespace (env PARLEY_ADMIN_UI=true)")
 	str(&cfg.AdminUser, "admin-user", "PARLEY_ADMIN_USER", "", "admin UI login; empty: open (refused with --production)")

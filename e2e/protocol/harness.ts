@@ -19,6 +19,8 @@ export interface ServerFlags {
   maxPayload?: number;
   connectTimeout?: number;
   recovery?: boolean;
+  /** Serve socket.io-client 2.x (Engine.IO v3) too: Node's allowEIO3 (e2e/eio3). */
+  allowEIO3?: boolean;
 }
 
 export interface TestServer extends Server {
@@ -35,6 +37,7 @@ function flagArgs(flags: ServerFlags): string[] {
   if (flags.maxPayload !== undefined) args.push("--max-payload", String(flags.maxPayload));
   if (flags.connectTimeout !== undefined) args.push("--connect-timeout", String(flags.connectTimeout));
   if (flags.recovery) args.push("--recovery");
+  if (flags.allowEIO3) args.push("--allow-eio3");
   return args;
 }
 

@@ -35,6 +35,7 @@ func run() error {
 	maxPayload := flag.Int64("max-payload", 1_000_000, "maxHttpBufferSize in bytes")
 	connectTimeout := flag.Int("connect-timeout", 1000, "connectTimeout in ms")
 	recovery := flag.Bool("recovery", false, "enable connection state recovery")
+	allowEIO3 := flag.Bool("allow-eio3", false, "also serve socket.io-client 2.x (Engine.IO v3)")
 	verbose := flag.Bool("v", false, "debug logging")
 	var cl clusterFlags
 	cl.register()
@@ -49,6 +50,7 @@ func run() error {
 	ecfg.PingInterval = time.Duration(*pingInterval) * time.Millisecond
 	ecfg.PingTimeout = time.Duration(*pingTimeout) * time.Millisecond
 	ecfg.MaxPayload = *maxPayload
+	ecfg.AllowEIO3 = *allowEIO3
 	cfg := socketio.Config{Engine: ecfg, ConnectTimeout: time.Duration(*connectTimeout) * time.Millisecond, Logger: logger}
 	if *recovery {
 		cfg.Recovery = &socketio.RecoveryConfig{MaxDisconnectionDuration: 5 * time.Second, SkipMiddlewares: true}

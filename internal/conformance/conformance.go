@@ -65,10 +65,19 @@ type Conformance struct {
 	engine *engineio.Server
 }
 
+// Options are the conformance profile's settings beyond the suites'.
+type Options struct {
+	// AllowEIO3 also serves Engine.IO v3 (socket.io-client 2.x) on both
+	// endpoints. Default false, as the suites expect.
+	AllowEIO3 bool
+}
+
 // New builds the conformance profile.
-func New(logger *slog.Logger) (*Conformance, error) {
+func New(logger *slog.Logger, opts Options) (*Conformance, error) {
+	ecfg := EngineConfig(logger)
+	ecfg.AllowEIO3 = opts.AllowEIO3
 	io, err := socketio.New(socketio.Config{
-		Engine:         EngineConfig(logger),
+		Engine:         ecfg,
 		ConnectTimeout: time.Second,
 		Logger:         logger,
 	})
@@ -76,7 +85,6 @@ func New(logger *slog.Logger) (*Conformance, error) {
 		return nil, err
 	}
 	Register(io)
-	ecfg := EngineConfig(logger)
 	ecfg.OnSession = func(s *engineio.Session) { s.SetHandler(echo{s}) }
 	eng, err := engineio.New(ecfg)
 	if err != nil {

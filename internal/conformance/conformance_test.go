@@ -79,7 +79,7 @@ func (c *pollClient) next() []string {
 // Socket.IO and Engine.IO protocol suites do.
 func TestConformanceProfile(t *testing.T) {
 	t.Parallel()
-	conf, err := conformance.New(slog.New(slog.DiscardHandler))
+	conf, err := conformance.New(slog.New(slog.DiscardHandler), conformance.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,4 +143,34 @@ func TestConformanceProfile(t *testing.T) {
 			t.Fatalf("echo: %q", got)
 		}
 	})
+}
+
+// TestConformanceAllowEIO3 checks that Options.AllowEIO3 reaches both
+// endpoints, and that without it an EIO=3 handshake is refused.
+func TestConformanceAllowEIO3(t *testing.T) {
+	t.Parallel()
+	for _, allow := range []bool{false, true} {
+		conf, err := conformance.New(slog.New(slog.DiscardHandler), conformance.Options{AllowEIO3: allow})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts := httptest.NewServer(conf)
+		for _, path := range []string{"/socket.io/", "/engine.io/"} {
+			res, err := ts.Client().Get(ts.URL + path + "?EIO=3&transport=polling")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(res.Body) // a short body fails below
+			_ = res.Body.Close()
+			want := http.StatusBadRequest
+			if allow {
+				want = http.StatusOK
+			}
+			if res.StatusCode != want || allow && !strings.Contains(string(body), `:0{"sid":`) {
+				t.Errorf("AllowEIO3 %v: %s handshake = %d %q, want %d", allow, path, res.StatusCode, body, want)
+			}
+		}
+		_ = conf.Close(t.Context()) // the sessions end with the test
+		ts.Close()
+	}
 }

@@ -18,6 +18,7 @@ const { values: flags } = parseArgs({
     "max-payload": { type: "string", default: "1000000" },
     "connect-timeout": { type: "string", default: "1000" },
     recovery: { type: "boolean", default: false },
+    "allow-eio3": { type: "boolean", default: false },
   },
   strict: true,
   allowPositionals: false,
@@ -57,6 +58,7 @@ const io = new Server(httpServer, {
   maxHttpBufferSize: intFlag("max-payload"),
   connectTimeout: intFlag("connect-timeout"),
   cors: { origin: true, credentials: true },
+  allowEIO3: flags["allow-eio3"],
   ...(flags.recovery
     ? {
         connectionStateRecovery: {
