@@ -218,7 +218,12 @@ func TestPollingGetWaitsForHandlers(t *testing.T) {
 	e := newEnv(t, Config{})
 	e.onNew = func(r *recorder) {
 		r.onMsg = func(r *recorder, m message) {
-			time.Sleep(20 * time.Millisecond)                  // simulated handler work, not synchronisation
+			// Simulated handler work, not synchronisation: short, so that the
+			// three together stay far inside settleWait on a loaded machine
+			// (at 20 ms each the 100 ms bound was hit under -race and load),
+			// yet long enough that a GET answered without waiting for the
+			// handler would carry only the first echo.
+			time.Sleep(2 * time.Millisecond)
 			_ = r.sess.Send(NewMessage([]byte(m.data), false)) // the test's GET checks the echo
 		}
 	}
