@@ -104,6 +104,8 @@ type Cluster struct {
 	mu        sync.RWMutex
 	byChannel map[string]*adapter
 	byPattern map[string]*adapter
+	handlers  map[string]func([]byte) // channels of Handle (channels.go)
+	restored  []func()                // OnRestore hooks (channels.go)
 
 	subscribed atomic.Bool
 	pubDown    atomic.Bool
@@ -178,6 +180,7 @@ func New(cfg Config) (*Cluster, error) {
 		sem:       make(chan struct{}, 64),
 		byChannel: make(map[string]*adapter),
 		byPattern: make(map[string]*adapter),
+		handlers:  make(map[string]func([]byte)),
 	}
 	c.ps = c.sub.Subscribe(context.Background()) // no channel yet: no connection
 	return c, nil
@@ -482,6 +485,7 @@ func (c *Cluster) receive() {
 					broken = false
 					c.reconnects.Add(1)
 					c.log.Info("redisadapter: subscription restored")
+					c.runRestored()
 				}
 				backoff = c.cfg.MinBackoff
 				c.subscribed.Store(true)
@@ -502,6 +506,9 @@ func (c *Cluster) replacePubSub() {
 		patterns = append(patterns, p)
 	}
 	for ch := range c.byChannel {
+		channels = append(channels, ch)
+	}
+	for ch := range c.handlers {
 		channels = append(channels, ch)
 	}
 	c.mu.RUnlock()
@@ -529,6 +536,11 @@ func (c *Cluster) replacePubSub() {
 func (c *Cluster) dispatch(m *redis.Message) {
 	c.mu.RLock()
 	var a *adapter
+	if h := c.handlers[m.Channel]; h != nil && m.Pattern == "" {
+		c.mu.RUnlock()
+		h([]byte(m.Payload))
+		return
+	}
 	if m.Pattern != "" {
 		a = c.byPattern[m.Pattern]
 	} else {

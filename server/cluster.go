@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/parley-rt/parley/core"
 	"github.com/parley-rt/parley/redisadapter"
 	"github.com/parley-rt/parley/socketio"
 )
@@ -34,4 +35,22 @@ func (s *Server) setupCluster(scfg *socketio.Config) error {
 	}})
 	scfg.Adapter = c.Adapter
 	return nil
+}
+
+// clusterApp makes the application cluster-wide when the server is in a
+// cluster: the chat feed (messages, joins and leaves for the other nodes'
+// SSE streams) and the presence records, replicated through Redis with
+// node heartbeats. It returns nils on a single node, and start, which
+// subscribes once the core exists.
+func (s *Server) clusterApp() (feed core.Feed, replica core.Replica, start func(*core.Chat, *core.Presence)) {
+	c := s.cluster
+	if c == nil {
+		return nil, nil, func(*core.Chat, *core.Presence) {}
+	}
+	f := c.Feed("parley-chat")
+	recs := c.Records("parley-presence", redisadapter.Liveness{TTL: s.cfg.NodeTTL})
+	return f, recs, func(ch *core.Chat, p *core.Presence) {
+		f.Start(ch.Relay)
+		recs.Start(redisadapter.RecordsEvents{Load: p.LoadNode, Put: p.PutRecord, Delete: p.DeleteRecord, Gone: p.NodeGone})
+	}
 }

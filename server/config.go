@@ -127,6 +127,12 @@ type Config struct {
 	// RedisPrefix starts the cluster's channel names, as the key option of
 	// Node's adapter. Default "socket.io".
 	RedisPrefix string
+	// NodeTTL is how long a node of a cluster that stopped without
+	// shutting down (SIGKILL, a freeze, a network cut) is still taken for
+	// alive: its heartbeat key's TTL in Redis. Its users go offline on the
+	// other nodes at most NodeTTL*3/2 (the detection bound) plus
+	// PresenceGrace after its death. Default 10s (15 s + grace).
+	NodeTTL time.Duration
 	// MaxSessions caps the open Engine.IO sessions: over it a handshake
 	// gets 503 and the open ones are untouched. Zero is no cap; the parley
 	// command's default is 100,000.
