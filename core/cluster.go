@@ -15,6 +15,8 @@ import (
 // Presence.LoadNode, PutRecord, DeleteRecord and NodeGone. Put and Delete
 // are called under the presence lock: they must not block.
 type Replica interface {
+	// Node is this node's id, as the other nodes' calls name it.
+	Node() string
 	Put(userID string, record []byte)
 	Delete(userID string)
 }
@@ -36,8 +38,9 @@ type nodeRecord struct {
 	Rooms    []string          `json:"r,omitempty"` // chat rooms the user's sockets are in, sorted
 	LeftAt   int64             `json:"l,omitempty"` // Unix ms the last connection here ended (grace)
 	// Skipped lists the rooms whose userLeft this update did not announce,
-	// the user being in them on another node as far as this one knew: a
-	// node that skipped too announces it (see Chat.remoteSkipped).
+	// the user being in them on another node as far as this one knew.
+	// When two nodes skipped (their last sockets left at once), each learns
+	// of the other's skip, and the one with the smaller id announces.
 	Skipped []string `json:"k,omitempty"`
 }
 
@@ -107,9 +110,10 @@ func (ch *Chat) leftHere(room string, u events.UserRef) bool {
 }
 
 // remoteLeft announces userLeft for u in room unless u is in it on any
-// node: the leader's duty for the users of a dead node, and a skipped
-// leave's resolution. needPending requires a leave this node skipped.
-func (ch *Chat) remoteLeft(room string, u events.UserRef, needPending bool) {
+// node: the leader's duty for the users of a dead node (from ""), and the
+// resolution of a leave node from skipped, which falls to this node when
+// it skipped too and its id is the smaller.
+func (ch *Chat) remoteLeft(room string, u events.UserRef, from string) {
 	key := roomKey(room)
 	mu := ch.roomLock(key)
 	mu.Lock()
@@ -117,7 +121,7 @@ func (ch *Chat) remoteLeft(room string, u events.UserRef, needPending bool) {
 	if ch.userPresent(key, u.ID, "") {
 		return
 	}
-	if !ch.presence.takeLeave(room, u.ID, needPending) {
+	if !ch.presence.takeLeave(room, u.ID, from) {
 		return
 	}
 	ch.announceLeft(room, key, u)
@@ -158,9 +162,10 @@ func (t *Presence) roomLeft(room string, u events.UserRef) bool {
 }
 
 // takeLeave reports whether the announcement of u's departure from room
-// falls to this node: u is in the room on no other node, and, when
-// needPending, this node skipped announcing it. It forgets the skip.
-func (t *Presence) takeLeave(room, userID string, needPending bool) bool {
+// falls to this node: u is in the room on no other node, and, for a skip
+// of node from, this node skipped too and has the smaller id. It forgets
+// this node's skip.
+func (t *Presence) takeLeave(room, userID, from string) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.remoteRooms[room][userID] > 0 {
@@ -169,7 +174,10 @@ func (t *Presence) takeLeave(room, userID string, needPending bool) bool {
 	k := roomUser{room, userID}
 	_, pending := t.pending[k]
 	delete(t.pending, k)
-	return pending || !needPending
+	if from == "" {
+		return true
+	}
+	return pending && t.cfg.Replica.Node() < from
 }
 
 // localRoomsLocked returns the chat rooms of the user's connections here,
@@ -416,10 +424,10 @@ func (t *Presence) decode(node, id string, val []byte) (*nodeRecord, bool) {
 	return &rec, true
 }
 
-// resolve announces the skipped leaves that fall to this node.
-func (t *Presence) resolve(skips []roomUser, names map[string]string) {
+// resolve announces the leaves node skipped that fall to this node.
+func (t *Presence) resolve(node string, skips []roomUser, names map[string]string) {
 	for _, s := range skips {
-		t.cfg.Chat.remoteLeft(s.room, events.UserRef{ID: s.user, Name: names[s.user]}, true)
+		t.cfg.Chat.remoteLeft(s.room, events.UserRef{ID: s.user, Name: names[s.user]}, node)
 	}
 }
 
@@ -437,7 +445,7 @@ func (t *Presence) PutRecord(node, userID string, val []byte) {
 	skips := t.applyLocked(node, userID, rec)
 	t.mu.Unlock()
 	if t.cfg.Chat != nil {
-		t.resolve(skips, map[string]string{userID: rec.Name})
+		t.resolve(node, skips, map[string]string{userID: rec.Name})
 	}
 }
 
@@ -526,7 +534,7 @@ func (t *Presence) NodeGone(node string, leader bool) {
 	t.mu.Unlock()
 	if leader && t.cfg.Chat != nil {
 		for _, l := range leaves {
-			t.cfg.Chat.remoteLeft(l.room, l.user, false)
+			t.cfg.Chat.remoteLeft(l.room, l.user, "")
 		}
 	}
 }

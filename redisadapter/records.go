@@ -121,6 +121,9 @@ func (r *Records) Start(ev RecordsEvents) {
 	go r.run()
 }
 
+// Node returns this node's uid, as RecordsEvents name it.
+func (r *Records) Node() string { return r.c.uid }
+
 // Put sets this node's record key to val (JSON).
 func (r *Records) Put(key string, val []byte) { r.change(key, val) }
 
