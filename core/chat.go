@@ -322,7 +322,7 @@ func (ch *Chat) post(ctx context.Context, sender events.UserRef, req events.Chat
 			}
 		})
 		if ch.cfg.Feed != nil {
-			ch.publish(feedMsg{Message: &stored})
+			ch.feedMessage(stored)
 		}
 	}
 	return stored, created, nil
@@ -371,7 +371,7 @@ func (ch *Chat) announceJoined(from namespaces.Conn, room, key string, u events.
 		}
 	})
 	if ch.cfg.Feed != nil {
-		ch.publish(feedMsg{Joined: &ru})
+		ch.feedJoined(ru)
 	}
 }
 
@@ -386,7 +386,7 @@ func (ch *Chat) announceLeft(room, key string, u events.UserRef) {
 		}
 	})
 	if ch.cfg.Feed != nil {
-		ch.publish(feedMsg{Left: &ru})
+		ch.feedLeft(ru)
 	}
 }
 

@@ -56,6 +56,13 @@ const deadPrefix = "\x00dead:"
 
 type roomUser struct{ room, user string }
 
+// feedMessage, feedJoined and feedLeft take their argument by value, so
+// that the caller's variable does not escape to the heap on the
+// single-node path, where they are not called.
+func (ch *Chat) feedMessage(m events.ChatMessage) { ch.publish(feedMsg{Message: &m}) }
+func (ch *Chat) feedJoined(ru events.RoomUser)    { ch.publish(feedMsg{Joined: &ru}) }
+func (ch *Chat) feedLeft(ru events.RoomUser)      { ch.publish(feedMsg{Left: &ru}) }
+
 // publish hands a feed entry to the other nodes.
 func (ch *Chat) publish(m feedMsg) {
 	b, err := json.Marshal(m)
