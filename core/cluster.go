@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"maps"
 	"slices"
-	"time"
 
 	"github.com/parley-rt/parley/events"
 )
@@ -575,11 +574,4 @@ func (t *Presence) deadExpired(dead string, g *graceTimer, leader bool) {
 		t.write(w)
 		t.writes.Done()
 	}
-}
-
-// OfflineBound is the longest time after a node's death before its users
-// show offline on the other nodes: the cluster's detection bound plus the
-// grace period.
-func (t *Presence) OfflineBound(detection time.Duration) time.Duration {
-	return detection + max(t.cfg.Grace, 0)
 }

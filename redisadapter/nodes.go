@@ -22,8 +22,13 @@ const (
 )
 
 // Liveness is the timing of the heartbeat and of the scans for dead nodes.
-// Its zero value means the defaults: TTL DefaultNodeTTL, Interval TTL/3,
-// Scan TTL/2.
+// Its zero value means the defaults: TTL DefaultNodeTTL, Interval TTL/5,
+// Scan TTL/4.
+//
+// A node is declared dead once its key has been missing for Confirm
+// (2 x Interval) in successive scans: a live node renews its key within
+// Interval, so a key missing only for a moment (Redis restarted without
+// its data, a failover, a renewal late by a pause) is not a death.
 type Liveness struct {
 	// TTL is how long a node's key outlives its last renewal.
 	TTL time.Duration
@@ -39,24 +44,29 @@ func (l Liveness) WithDefaults() Liveness {
 	if l.TTL <= 0 {
 		l.TTL = DefaultNodeTTL
 	}
-	if l.Interval <= 0 || l.Interval >= l.TTL {
-		l.Interval = l.TTL / 3
+	if l.Interval <= 0 || l.Interval >= l.TTL/2 {
+		l.Interval = l.TTL / 5
 	}
 	if l.Scan <= 0 {
-		l.Scan = l.TTL / 2
+		l.Scan = l.TTL / 4
 	}
 	return l
 }
 
+// Confirm is how long a node's key must stay missing before the node is
+// declared dead.
+func (l Liveness) Confirm() time.Duration { return 2 * l.WithDefaults().Interval }
+
 // DetectionBound is the longest time from a node's death (SIGKILL: no
-// cleanup) to the moment every other node has noticed it: its key expires
-// at most TTL after its last renewal, which came before its death, and
-// the next scan comes at most Scan later. With the defaults: 15 s.
-// Presence adds its grace period before the dead node's users are shown
-// offline.
+// cleanup) to the moment every other node has declared it dead: its key
+// expires at most TTL after its last renewal, which came before its
+// death; a scan sees it missing at most Scan later; it must stay missing
+// for Confirm, seen by a scan at most Scan after that. With the defaults:
+// 10 + 2.5 + 4 + 2.5 = 19 s (plus Redis round trips). Presence adds its
+// grace period before the dead node's users are shown offline.
 func (l Liveness) DetectionBound() time.Duration {
 	l = l.WithDefaults()
-	return l.TTL + l.Scan
+	return l.TTL + 2*l.Scan + l.Confirm()
 }
 
 func (c *Cluster) nodeKey(uid string) string { return c.cfg.Prefix + "-node#" + uid }

@@ -54,7 +54,8 @@ type Records struct {
 	started atomic.Bool
 
 	// Owned by the goroutine.
-	known map[string]uint64 // node -> last sequence applied
+	known   map[string]uint64    // node -> last sequence applied
+	missing map[string]time.Time // known node -> since when its key is missing
 }
 
 // RecordsEvents receives the other nodes' records. Its functions run on the
@@ -103,6 +104,7 @@ func (c *Cluster) Records(name string, live Liveness) *Records {
 		wake:    make(chan struct{}, 1),
 		inbox:   make(chan []byte, 4096),
 		known:   map[string]uint64{},
+		missing: map[string]time.Time{},
 	}
 }
 
@@ -338,10 +340,20 @@ func (r *Records) scan() {
 		return
 	}
 	leader := len(live) > 0 && live[0] == r.c.uid
+	now := time.Now()
 	for node := range r.known {
 		if slices.Contains(live, node) {
+			delete(r.missing, node)
 			continue
 		}
+		since, ok := r.missing[node]
+		if !ok {
+			r.missing[node] = now
+		}
+		if !ok || now.Sub(since) < r.live.Confirm() {
+			continue // missing for a moment only, so far
+		}
+		delete(r.missing, node)
 		delete(r.known, node)
 		r.c.log.Info("redisadapter: node gone", "node", node, "records", r.name)
 		if r.ev.Gone != nil {
@@ -353,9 +365,11 @@ func (r *Records) scan() {
 			}
 		}
 	}
-	if leader {
+	if leader && len(r.missing) == 0 {
 		// Nodes that died before this one knew them (or while no node
-		// scanned) are still listed: forget them too.
+		// scanned) are still listed: forget them too (not while a known
+		// node's key is missing: Redis may have lost the keys of live
+		// nodes, which are listed again at their next renewal).
 		members, err := r.c.pub.SMembers(ctx, r.c.nodesKey()).Result()
 		if err == nil {
 			for _, m := range members {

@@ -17,6 +17,7 @@ import (
 	"github.com/parley-rt/parley/internal/pgtest"
 	"github.com/parley-rt/parley/internal/redistest"
 	"github.com/parley-rt/parley/internal/testutil"
+	"github.com/parley-rt/parley/redisadapter"
 	"github.com/parley-rt/parley/server"
 )
 
@@ -256,7 +257,7 @@ func TestClusterNodeDeath(t *testing.T) {
 	t.Parallel()
 	r := redistest.Start(t)
 	const (
-		ttl   = 600 * time.Millisecond // node a's: scans every 300ms
+		ttl   = 600 * time.Millisecond // node a's: scans every 150ms
 		grace = 300 * time.Millisecond
 	)
 	_, a := start(t, server.Config{RedisURL: r.URL(), PresenceGrace: grace, NodeTTL: ttl})
@@ -299,7 +300,7 @@ func TestClusterNodeDeath(t *testing.T) {
 		}
 	}
 	took := time.Since(died)
-	bound := ttl + ttl/2 + grace
+	bound := redisadapter.Liveness{TTL: ttl}.DetectionBound() + grace
 	if took < grace || took > bound+2*time.Second {
 		t.Fatalf("carol offline %v after the ghost's last heartbeat; want within %v (+ scheduling slack)", took, bound)
 	}

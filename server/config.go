@@ -130,8 +130,9 @@ type Config struct {
 	// NodeTTL is how long a node of a cluster that stopped without
 	// shutting down (SIGKILL, a freeze, a network cut) is still taken for
 	// alive: its heartbeat key's TTL in Redis. Its users go offline on the
-	// other nodes at most NodeTTL*3/2 (the detection bound) plus
-	// PresenceGrace after its death. Default 10s (15 s + grace).
+	// other nodes at most 1.9 x NodeTTL (redisadapter.Liveness's detection
+	// bound) plus PresenceGrace after its death. Default 10s (19 s +
+	// grace).
 	NodeTTL time.Duration
 	// MaxSessions caps the open Engine.IO sessions: over it a handshake
 	// gets 503 and the open ones are untouched. Zero is no cap; the parley

@@ -3,7 +3,7 @@
 // is one user whose connections are all counted, chat events cross nodes,
 // and when a node is killed with SIGKILL its users leave their rooms and
 // go offline on the other node within the stated bound (here configured
-// short: --node-ttl 1s, --presence-grace 500ms: 1.5 s + 0.5 s).
+// short: --node-ttl 1s, --presence-grace 500ms: 1.9 s + 0.5 s).
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
@@ -15,8 +15,9 @@ import { within } from "../../support/within.ts";
 const WAIT_MS = 10_000;
 const NODE_TTL_MS = 1000;
 const GRACE_MS = 500;
-/** Detection (TTL + TTL/2 between scans) plus the grace period. */
-const OFFLINE_BOUND_MS = NODE_TTL_MS + NODE_TTL_MS / 2 + GRACE_MS;
+/** Detection (redisadapter.Liveness.DetectionBound: TTL + 2 scans of TTL/4 + 2 renewals of TTL/5) plus the grace period. */
+const DETECTION_MS = NODE_TTL_MS * 1.9;
+const OFFLINE_BOUND_MS = DETECTION_MS + GRACE_MS;
 /** Scheduling slack of a loaded CI machine on top of the bound. */
 const SLACK_MS = 2000;
 
@@ -214,7 +215,7 @@ describe("the application on two Parley nodes", () => {
     await a.kill();
     const left = await within(
       bob.next<RoomUser>("userLeft"),
-      NODE_TTL_MS * 1.5 + SLACK_MS,
+      DETECTION_MS + SLACK_MS,
       "userLeft after the kill",
     );
     assert.equal(left.user.id, "alice");
