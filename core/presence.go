@@ -277,8 +277,8 @@ func (t *Presence) Track(c namespaces.Conn, u events.UserRef) error {
 // PresenceConfig.MaxConnectionsPerUser.
 var ErrTooManyConnections = errors.New("core: too many connections for one user")
 
-// Online returns how many users are online now (connected, or within
-// their grace period).
+// Online returns how many users are online now with a connection (or a
+// grace period) on this node; in a cluster, each node counts its own.
 func (t *Presence) Online() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -35,11 +35,20 @@
 // map) and its url assumes the /socket.io/ path. No sticky sessions
 // (issue 11 §4) is not built: see STICKY.md.
 //
+// Beyond the adapter, the Cluster carries Parley's own cluster-wide
+// state, on names Node's adapter never uses: the node heartbeat
+// (nodes.go: <prefix>-node#<uid> with a TTL and the set <prefix>-nodes;
+// Liveness, LiveNodes), Records (records.go: a per-node table replicated
+// to every node, for presence) and Feed (feed.go: a channel every node
+// reads, for the chat's messages, joins and leaves).
+//
 // Concurrency: a Cluster owns two goroutines between Start and Close: the
 // subscriber, which handles every incoming message in order (broadcasts
 // are delivered on it; server-side emit handlers run on goroutines of
 // their own, at most 64 at once), and the publisher, which sends queued
 // messages in order, pipelined. Publishing never blocks the caller. All
 // methods are safe for concurrent use. Lock order: Cluster.mu, Cluster.psMu
-// and adapter.mu are never held together.
+// and adapter.mu are never held together. A started Records owns one more
+// goroutine (heartbeat, scans, its writes and its events), stopped by
+// Close.
 package redisadapter
