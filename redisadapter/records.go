@@ -87,6 +87,7 @@ type recordMsg struct {
 	Val   json.RawMessage `json:"v,omitempty"`
 	Del   bool            `json:"d,omitempty"`
 	Reset bool            `json:"r,omitempty"`
+	Bye   bool            `json:"b,omitempty"` // the node shut down
 }
 
 // maxPendingOps bounds the writes queued while Redis is slow; beyond it
@@ -287,6 +288,15 @@ func (r *Records) apply(payload []byte) {
 	if m.Node == r.c.uid {
 		return
 	}
+	if m.Bye {
+		// Its key is deleted already: declared dead at once, without the
+		// confirmation a missing key needs.
+		if _, ok := r.known[m.Node]; ok {
+			r.missing[m.Node] = time.Time{}
+			r.scan()
+		}
+		return
+	}
 	last, ok := r.known[m.Node]
 	switch {
 	case !ok || m.Reset || m.Seq > last+1:
@@ -386,12 +396,22 @@ func (r *Records) scan() {
 	}
 }
 
-// leave runs at Close: this node's hash and key go, so the others drop its
-// records at their next scan.
+// leave runs at Close: this node's hash and key go, then a bye tells the
+// others to drop its records now.
 func (r *Records) leave() {
 	ctx, cancel := context.WithTimeout(r.c.ctx, time.Second)
 	defer cancel()
-	if err := r.c.leave(ctx, r.hash); err != nil && !errors.Is(err, context.Canceled) {
-		r.c.log.Debug("redisadapter: leave", "err", err)
+	if err := r.c.leave(ctx, r.hash); err != nil {
+		if !errors.Is(err, context.Canceled) {
+			r.c.log.Debug("redisadapter: leave", "err", err)
+		}
+		return
+	}
+	b, err := json.Marshal(recordMsg{Node: r.c.uid, Bye: true})
+	if err == nil {
+		err = r.c.pub.Publish(ctx, r.channel, b).Err()
+	}
+	if err != nil {
+		r.c.log.Debug("redisadapter: bye", "err", err) // the others' scans notice
 	}
 }

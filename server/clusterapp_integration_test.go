@@ -314,3 +314,42 @@ func TestClusterNodeDeath(t *testing.T) {
 		t.Fatalf("carol's last seen %d is before the death %d", st.LastSeen, died.UnixMilli())
 	}
 }
+
+// TestClusterShutdown: a node that shuts down says so; the other nodes
+// drop its records at once instead of waiting for its key to expire, and
+// its users go offline there after the grace period.
+func TestClusterShutdown(t *testing.T) {
+	t.Parallel()
+	r := redistest.Start(t)
+	const grace = 300 * time.Millisecond
+	cfg := server.Config{RedisURL: r.URL(), PresenceGrace: grace} // NodeTTL: the default 10s
+	_, a := start(t, cfg)
+	bsrv, b := start(t, cfg)
+	ctx := waitCtx(t)
+	w := mustDial(t, a.URL, "/presence", devAuth("watcher"))
+	w.callInto("subscribe", events.WatchRequest{UserIDs: []string{"carol"}}, nil)
+	mustDial(t, b.URL, "/chat", devAuth("carol"))
+	var st events.PresenceState
+	for st.UserID != "carol" {
+		w.next(ctx, "status", &st)
+	}
+	if !st.IsOnline {
+		t.Fatalf("carol %+v", st)
+	}
+	stopped := time.Now()
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := bsrv.Shutdown(sctx); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		w.next(ctx, "status", &st)
+		if st.UserID == "carol" && !st.IsOnline {
+			break
+		}
+	}
+	// Far below the 10s TTL plus the detection's scans.
+	if d := time.Since(stopped); d > grace+3*time.Second {
+		t.Fatalf("carol offline %v after her node shut down; want about the grace period", d)
+	}
+}

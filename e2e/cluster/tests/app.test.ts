@@ -203,6 +203,18 @@ describe("the application on two Parley nodes", () => {
     });
     const got = await bob.next<{ id: string }>("newChatMessage");
     assert.equal(got.id, sent.id);
+    // The HTTP publish API of node b reaches alice on node a.
+    const published = (await b.publish(room, "from the API on b")) as {
+      id: string;
+    };
+    assert.equal(
+      (await aliceChat.next<{ id: string }>("newChatMessage")).id,
+      published.id,
+    );
+    assert.equal(
+      (await bob.next<{ id: string }>("newChatMessage")).id,
+      published.id,
+    );
     aliceChat.socket.emit("typing", { room, isTyping: true });
     const typing = await bob.next<{ user: { id: string }; isTyping: boolean }>(
       "typing",
