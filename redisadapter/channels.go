@@ -47,6 +47,3 @@ func (c *Cluster) runRestored() {
 		fn()
 	}
 }
-
-// Prefix returns the prefix of the cluster's channel and key names.
-func (c *Cluster) Prefix() string { return c.cfg.Prefix }
