@@ -86,12 +86,15 @@
 //     still holds the user, each skips and says so in its record
 //     (nodeRecord.Skipped), and the node with the smaller id announces.
 //     Two first joins on two nodes within the replication delay may both
-//     announce userJoined (a member list is a set; harmless).
+//     announce userJoined (a member list is a set; harmless). Known limit:
+//     a join on one node while the user's last socket leaves another,
+//     within that delay, may announce userLeft and no userJoined.
 //   - A dead node (NodeGone, from the node heartbeats): its users leave
 //     their rooms at once (the leader, one live node, announces userLeft),
 //     and stay online on the other nodes for the grace period, in case
 //     they are reconnecting elsewhere, then go offline; the leader writes
-//     their last-seen time.
+//     their last-seen time. Until it is declared dead, its connections
+//     still count (in connections and against MaxConnectionsPerUser).
 //   - SSE and other Cluster observers see the other nodes' messages, joins
 //     and leaves through the feed (Chat.Relay); metrics count this node's
 //     own only. A room's SSE stream reads new messages from the store, so
