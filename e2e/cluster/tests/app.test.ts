@@ -288,3 +288,66 @@ describe("the application on two Parley nodes", () => {
     }
   });
 });
+
+describe("--max-connections-per-user on two Parley nodes", () => {
+  let redis: Redis;
+  let nodes: Parley[] = [];
+
+  before(async () => {
+    redis = await startRedis();
+    const args = ["--redis-url", redis.url, "--max-connections-per-user", "2"];
+    nodes = await Promise.all([startParley({ args }), startParley({ args })]);
+  });
+
+  after(async () => {
+    await Promise.all(nodes.map((n) => n.dispose()));
+    await redis?.stop();
+  });
+
+  test("holds cluster-wide: a third connection is refused on either node", async () => {
+    const [a, b] = nodes as [Parley, Parley];
+    const first = await connect(a.url, "/chat", "dave");
+    const second = await connect(b.url, "/presence", "dave");
+    try {
+      // Node b counts dave's connection on a once a's record arrived: its
+      // /presence socket's own state says so.
+      const own = await second.until<PresenceState>(
+        "status",
+        (s) => s.userId === "dave" && s.connections === 2,
+      );
+      assert.equal(own.connections, 2);
+      // Node a too: a watcher's snapshot there shows both.
+      const watcher = await connect(a.url, "/presence", "watcher");
+      try {
+        const deadline = Date.now() + WAIT_MS;
+        for (;;) {
+          const snap = await watcher.call<{ users: PresenceState[] }>(
+            "subscribe",
+            { userIds: ["dave"], rooms: [] },
+          );
+          if (snap.users[0]?.connections === 2) break;
+          assert.ok(
+            Date.now() < deadline,
+            `node a counts ${snap.users[0]?.connections} connections of dave`,
+          );
+          await new Promise((resolve) => setTimeout(resolve, 20)); // polling interval, not synchronisation
+        }
+      } finally {
+        watcher.socket.disconnect();
+      }
+      for (const [name, url] of [
+        ["a", a.url],
+        ["b", b.url],
+      ] as const) {
+        await assert.rejects(
+          connect(url, "/chat", "dave"),
+          /rate_limited|at most 2 connections/,
+          `third connection on ${name}`,
+        );
+      }
+    } finally {
+      first.socket.disconnect();
+      second.socket.disconnect();
+    }
+  });
+});
