@@ -359,9 +359,10 @@ func (ch *Chat) logEmit(err error) {
 
 // announceJoined tells the room and the observers that u's first
 // connection joined; the room lock is held.
-func (ch *Chat) announceJoined(from namespaces.Conn, room, key string, u events.UserRef) {
+// to is the room as the joining socket addresses it (itself excluded).
+func (ch *Chat) announceJoined(to namespaces.Broadcaster, room string, u events.UserRef) {
 	ru := events.RoomUser{Room: room, User: u}
-	ch.logEmit(events.Emit(from.To(key), events.UserJoined, ru))
+	ch.logEmit(events.Emit(to, events.UserJoined, ru))
 	if ch.presence != nil {
 		ch.presence.joined(room, u.ID)
 	}

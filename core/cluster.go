@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/parley-rt/parley/events"
 )
@@ -36,6 +37,12 @@ type nodeRecord struct {
 	StatusAt int64             `json:"t,omitempty"` // Unix ms of the setStatus, 0 for none
 	Rooms    []string          `json:"r,omitempty"` // chat rooms the user's sockets are in, sorted
 	LeftAt   int64             `json:"l,omitempty"` // Unix ms the last connection here ended (grace)
+	// JoinSkipped lists the rooms whose userJoined this update did not
+	// announce, the user being in them on another node as far as this one
+	// knew: a node that announced the user's userLeft from such a room
+	// meanwhile (its last socket there left at the same moment) announces
+	// the join.
+	JoinSkipped []string `json:"j,omitempty"`
 	// Skipped lists the rooms whose userLeft this update did not announce,
 	// the user being in them on another node as far as this one knew.
 	// When two nodes skipped (their last sockets left at once), each learns
@@ -133,15 +140,49 @@ func (ch *Chat) remoteLeft(room string, u events.UserRef, from string) {
 	ch.announceLeft(room, key, u)
 }
 
+// remoteJoined announces userJoined for u in room on behalf of another
+// node, which skipped it while this node announced u's userLeft.
+func (ch *Chat) remoteJoined(room string, u events.UserRef) {
+	key := roomKey(room)
+	mu := ch.roomLock(key)
+	mu.Lock()
+	defer mu.Unlock()
+	ch.announceJoined(ch.cfg.Rooms.To(key), room, u)
+}
+
 // roomJoined: see Chat.joinedHere. Called under the room lock.
 func (t *Presence) roomJoined(room string, u events.UserRef) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	delete(t.pending, roomUser{room, u.ID})
+	k := roomUser{room, u.ID}
+	delete(t.pending, k)
+	delete(t.announcedLeft, k)
+	elsewhere := t.remoteRooms[room][u.ID] > 0
 	if lu := t.users[u.ID]; lu != nil {
-		t.publishLocked(lu, nil)
+		var joinSkipped []string
+		if elsewhere {
+			joinSkipped = []string{room}
+		}
+		t.publishLocked(lu, nil, joinSkipped...)
 	}
-	return t.remoteRooms[room][u.ID] > 0
+	return elsewhere
+}
+
+// recentLeave is how long a node remembers a userLeft it announced, for a
+// join skipped at the same moment on another node (the replication delay
+// is about a millisecond; this is generous).
+const recentLeave = 10 * time.Second
+
+// leftAnnouncedLocked remembers that this node announced u's departure
+// from room, forgetting the old ones.
+func (t *Presence) leftAnnouncedLocked(room, userID string) {
+	now := t.cfg.Now()
+	for k, at := range t.announcedLeft {
+		if now.Sub(at) > recentLeave {
+			delete(t.announcedLeft, k)
+		}
+	}
+	t.announcedLeft[roomUser{room, userID}] = now
 }
 
 // roomLeft: see Chat.leftHere. Called under the room lock.
@@ -153,6 +194,9 @@ func (t *Presence) roomLeft(room string, u events.UserRef) bool {
 	if elsewhere {
 		t.pending[roomUser{room, u.ID}] = struct{}{}
 		skipped = []string{room}
+	}
+	if !elsewhere {
+		t.leftAnnouncedLocked(room, u.ID)
 	}
 	if lu := t.users[u.ID]; lu != nil {
 		t.publishLocked(lu, skipped)
@@ -202,10 +246,10 @@ func (t *Presence) localRoomsLocked(u *user) []string {
 }
 
 // publishLocked replicates u's record, unless unchanged.
-func (t *Presence) publishLocked(u *user, skipped []string) {
+func (t *Presence) publishLocked(u *user, skipped []string, joinSkipped ...string) {
 	rec := nodeRecord{
 		Name: u.ref.Name, Conns: len(u.conns), Status: u.status, StatusAt: u.statusAt,
-		Rooms: t.localRoomsLocked(u), Skipped: skipped,
+		Rooms: t.localRoomsLocked(u), Skipped: skipped, JoinSkipped: joinSkipped,
 	}
 	if len(u.conns) == 0 {
 		rec.LeftAt = u.leftAt
@@ -215,7 +259,7 @@ func (t *Presence) publishLocked(u *user, skipped []string) {
 		t.cfg.Logger.Error("presence: encode record", "err", err)
 		return
 	}
-	if len(skipped) == 0 && t.sent[u.ref.ID] == string(b) {
+	if len(skipped) == 0 && len(joinSkipped) == 0 && t.sent[u.ref.ID] == string(b) {
 		return
 	}
 	t.sent[u.ref.ID] = string(b)
@@ -384,8 +428,9 @@ func (t *Presence) setRemoteLocked(node, id string, rec *nodeRecord) (added, rem
 }
 
 // applyLocked applies node's new record of id (nil: deleted), delivers the
-// changes and returns the skipped leaves to resolve.
-func (t *Presence) applyLocked(node, id string, rec *nodeRecord) (skips []roomUser) {
+// changes and returns the skipped leaves to resolve and the skipped joins
+// this node must announce.
+func (t *Presence) applyLocked(node, id string, rec *nodeRecord) (skips, joins []roomUser) {
 	old := t.remote[id][node]
 	added, removed := t.setRemoteLocked(node, id, rec)
 	if rec == nil && old != nil {
@@ -413,12 +458,22 @@ func (t *Presence) applyLocked(node, id string, rec *nodeRecord) (skips []roomUs
 			delete(t.pending, roomUser{r, id}) // announced there, or resolved below
 		}
 	}
+	for _, r := range added {
+		k := roomUser{r, id}
+		if _, ok := t.announcedLeft[k]; !ok {
+			continue
+		}
+		delete(t.announcedLeft, k)
+		if slices.Contains(rec.JoinSkipped, r) {
+			joins = append(joins, k) // the room heard userLeft from here last
+		}
+	}
 	if rec != nil {
 		for _, r := range rec.Skipped {
 			skips = append(skips, roomUser{r, id})
 		}
 	}
-	return skips
+	return skips, joins
 }
 
 func (t *Presence) decode(node, id string, val []byte) (*nodeRecord, bool) {
@@ -448,10 +503,13 @@ func (t *Presence) PutRecord(node, userID string, val []byte) {
 		t.mu.Unlock()
 		return
 	}
-	skips := t.applyLocked(node, userID, rec)
+	skips, joins := t.applyLocked(node, userID, rec)
 	t.mu.Unlock()
 	if t.cfg.Chat != nil {
 		t.resolve(node, skips, map[string]string{userID: rec.Name})
+		for _, j := range joins {
+			t.cfg.Chat.remoteJoined(j.room, events.UserRef{ID: userID, Name: rec.Name})
+		}
 	}
 }
 
@@ -469,7 +527,7 @@ func (t *Presence) LoadNode(node string, recs map[string][]byte) {
 	parsed := map[string]*nodeRecord{}
 	for id, val := range recs {
 		if rec, ok := t.decode(node, id, val); ok {
-			rec.Skipped = nil // old news
+			rec.Skipped, rec.JoinSkipped = nil, nil // old news
 			parsed[id] = rec
 		}
 	}

@@ -243,3 +243,48 @@ func TestClusterNodeGone(t *testing.T) {
 		t.Fatalf("after the grace period %+v; want carol offline", states)
 	}
 }
+
+// A user's socket joining a room on one node while its last socket there
+// leaves on another, each unaware of the other: the leaving node announced
+// userLeft, so it announces the join the other skipped. One after the
+// other, neither is announced: the user never left the room.
+func TestClusterMoveBetweenNodes(t *testing.T) {
+	t.Parallel()
+	alice := events.UserRef{ID: "alice", Name: "Alice"}
+	ctx := context.Background()
+	for _, race := range []bool{false, true} {
+		t.Run(map[bool]string{false: "one after the other", true: "at once"}[race], func(t *testing.T) {
+			t.Parallel()
+			b, nodes := newCluster(t, "n1", "n2")
+			_, sa := member(t, nodes[0].ch, nodes[0].ns, "a1", alice)
+			_, sb := member(t, nodes[1].ch, nodes[1].ns, "b1", alice)
+			if _, err := sa.Join(ctx, events.JoinRoomRequest{Room: "lobby"}); err != nil {
+				t.Fatal(err)
+			}
+			b.flush()
+			if _, err := sb.Join(ctx, events.JoinRoomRequest{Room: "lobby"}); err != nil {
+				t.Fatal(err)
+			}
+			if !race {
+				b.flush()
+			}
+			if _, err := sa.Leave(ctx, events.LeaveRoomRequest{Room: "lobby"}); err != nil {
+				t.Fatal(err)
+			}
+			b.flush()
+			j, l := announced(nodes)
+			want := [2]int{1, 0}
+			if race {
+				want = [2]int{2, 1} // joined, left, joined again
+			}
+			if [2]int{j, l} != want {
+				t.Fatalf("announced %d userJoined and %d userLeft; want %v", j, l, want)
+			}
+			for _, n := range nodes {
+				if m := n.ch.Members("lobby"); len(m) != 1 || m[0].ID != "alice" {
+					t.Errorf("%s: members %v; want alice", n.id, m)
+				}
+			}
+		})
+	}
+}

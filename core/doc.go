@@ -86,9 +86,11 @@
 //     still holds the user, each skips and says so in its record
 //     (nodeRecord.Skipped), and the node with the smaller id announces.
 //     Two first joins on two nodes within the replication delay may both
-//     announce userJoined (a member list is a set; harmless). Known limit:
-//     a join on one node while the user's last socket leaves another,
-//     within that delay, may announce userLeft and no userJoined.
+//     announce userJoined (a member list is a set; harmless). A join on
+//     one node skipped because another node held the user, while the
+//     user's last socket there left (that node announcing userLeft), is
+//     announced by the leaving node once it learns of the skipped join
+//     (nodeRecord.JoinSkipped): the room hears userLeft, then userJoined.
 //   - A dead node (NodeGone, from the node heartbeats): its users leave
 //     their rooms at once (the leader, one live node, announces userLeft),
 //     and stay online on the other nodes for the grace period, in case

@@ -111,8 +111,11 @@ type Presence struct {
 	remoteRooms map[string]map[string]int
 	shown       map[string]events.PresenceState
 	pending     map[roomUser]struct{}
-	sent        map[string]string
-	dead        map[string]*graceTimer
+	// announcedLeft: the userLeft this node announced lately (see
+	// nodeRecord.JoinSkipped).
+	announcedLeft map[roomUser]time.Time
+	sent          map[string]string
+	dead          map[string]*graceTimer
 	// writes counts last-seen writes in flight; Add only under mu while
 	// !closed, so that Close can wait for them.
 	writes sync.WaitGroup
@@ -195,6 +198,7 @@ func NewPresence(cfg PresenceConfig) (*Presence, error) {
 		t.remoteRooms = map[string]map[string]int{}
 		t.shown = map[string]events.PresenceState{}
 		t.pending = map[roomUser]struct{}{}
+		t.announcedLeft = map[roomUser]time.Time{}
 		t.sent = map[string]string{}
 		t.dead = map[string]*graceTimer{}
 	}

@@ -141,7 +141,7 @@ func (s *Session) join(room, key string) (bool, error) {
 		first = false // announced by the node it is on already
 	}
 	if first {
-		s.ch.announceJoined(s.c, room, key, s.user)
+		s.ch.announceJoined(s.c.To(key), room, s.user)
 	}
 	return true, nil
 }
@@ -161,7 +161,7 @@ func (s *Session) resume() {
 		s.joined[room] = struct{}{}
 		s.mu.Unlock()
 		if !s.ch.userPresent(key, s.user.ID, s.c.ID()) && !s.ch.joinedHere(room, s.user) {
-			s.ch.announceJoined(s.c, room, key, s.user)
+			s.ch.announceJoined(s.c.To(key), room, s.user)
 		}
 		mu.Unlock()
 	}
