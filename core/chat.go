@@ -69,6 +69,10 @@ type ChatConfig struct {
 	AfterFunc func(d time.Duration, f func()) (stop func() bool)
 	// Logger receives failed emits. nil discards.
 	Logger *slog.Logger
+	// Feed, when set, carries the messages, joins and leaves this node
+	// announces to the other nodes of a cluster (see Relay and
+	// Observer.Cluster). nil: a single node.
+	Feed Feed
 }
 
 // Observer receives what the chat sends to a room, for feeds that are not
@@ -85,6 +89,11 @@ type Observer struct {
 	// Left is called with each userLeft: a user's last connection left the
 	// room.
 	Left func(events.RoomUser)
+	// Cluster makes the observer see the messages, joins and leaves
+	// announced on the other nodes of a cluster too (ChatConfig.Feed), on
+	// the feed's goroutine and without a room lock. Feeds of what users
+	// see (SSE) set it; counters of this node's work do not.
+	Cluster bool
 }
 
 // Chat is the chat application: rooms, messages with durable history and
@@ -211,9 +220,24 @@ func (ch *Chat) userPresent(key, userID, exceptID string) bool {
 	return false
 }
 
-// Members returns the distinct users in a room, sorted by id; none for a
-// name that could be a socket id (whose adapter room is that socket's).
+// Members returns the distinct users in a room, on every node of a
+// cluster, sorted by id; none for a name that could be a socket id (whose
+// adapter room is that socket's).
 func (ch *Chat) Members(room string) []events.UserRef {
+	out := ch.localMembers(room)
+	if p := ch.presence; p != nil && p.cfg.Replica != nil && !socketIDLike(room) {
+		for _, u := range p.remoteMembers(room) {
+			if !slices.ContainsFunc(out, func(m events.UserRef) bool { return m.ID == u.ID }) {
+				out = append(out, u)
+			}
+		}
+		slices.SortFunc(out, func(a, b events.UserRef) int { return cmp.Compare(a.ID, b.ID) })
+	}
+	return out
+}
+
+// localMembers returns the distinct users in a room on this node.
+func (ch *Chat) localMembers(room string) []events.UserRef {
 	seen := map[string]bool{}
 	out := []events.UserRef{}
 	if socketIDLike(room) {
@@ -297,6 +321,9 @@ func (ch *Chat) post(ctx context.Context, sender events.UserRef, req events.Chat
 				o.Message(stored)
 			}
 		})
+		if ch.cfg.Feed != nil {
+			ch.feedMessage(stored)
+		}
 	}
 	return stored, created, nil
 }
@@ -332,9 +359,10 @@ func (ch *Chat) logEmit(err error) {
 
 // announceJoined tells the room and the observers that u's first
 // connection joined; the room lock is held.
-func (ch *Chat) announceJoined(from namespaces.Conn, room, key string, u events.UserRef) {
+// to is the room as the joining socket addresses it (itself excluded).
+func (ch *Chat) announceJoined(to namespaces.Broadcaster, room string, u events.UserRef) {
 	ru := events.RoomUser{Room: room, User: u}
-	ch.logEmit(events.Emit(from.To(key), events.UserJoined, ru))
+	ch.logEmit(events.Emit(to, events.UserJoined, ru))
 	if ch.presence != nil {
 		ch.presence.joined(room, u.ID)
 	}
@@ -343,6 +371,9 @@ func (ch *Chat) announceJoined(from namespaces.Conn, room, key string, u events.
 			o.Joined(ru)
 		}
 	})
+	if ch.cfg.Feed != nil {
+		ch.feedJoined(ru)
+	}
 }
 
 // announceLeft tells the room and the observers that u's last connection
@@ -355,6 +386,9 @@ func (ch *Chat) announceLeft(room, key string, u events.UserRef) {
 			o.Left(ru)
 		}
 	})
+	if ch.cfg.Feed != nil {
+		ch.feedLeft(ru)
+	}
 }
 
 func deref(p *string) string {

@@ -58,6 +58,55 @@
 // happens under it too, so each state a watcher receives after its
 // snapshot reflects a later change.
 //
+// # Cluster
+//
+// With ChatConfig.Feed and PresenceConfig.Replica set (server wires them
+// to redisadapter with --redis-url) the application is cluster-wide; nil,
+// the core is a single node and nothing of this section runs.
+//
+//   - Room events need nothing more: newChatMessage, typing, userJoined
+//     and userLeft are adapter broadcasts, which the Redis adapter carries
+//     to every node.
+//   - Presence: each node replicates one record per user with a
+//     connection there (its connection count, status and the time it was
+//     chosen, its chat rooms there, the start of its grace period); every
+//     node keeps the others' records (Presence.PutRecord, DeleteRecord,
+//     LoadNode) and derives a user's state from its own connections and
+//     those records: online while any node has a connection or a running
+//     grace period, connections summed, the latest status wins. Each node
+//     delivers to its own watchers. The grace period runs on the node
+//     where the last connection ended; its record goes when it ends.
+//     Connections, and so MaxConnectionsPerUser, count every node's (two
+//     handshakes on two nodes within the replication delay, about a
+//     millisecond, may both pass). Members lists the users of every node.
+//   - userJoined/userLeft are announced once per user and room cluster
+//     wide: a node announces a join only when no other node has the user
+//     in the room, and a leave only when no other node has it. When the
+//     last sockets leave on two nodes at once, each believing the other
+//     still holds the user, each skips and says so in its record
+//     (nodeRecord.Skipped), and the node with the smaller id announces.
+//     Two first joins on two nodes within the replication delay may both
+//     announce userJoined (a member list is a set; harmless). A join on
+//     one node skipped because another node held the user, while the
+//     user's last socket there left (that node announcing userLeft), is
+//     announced by the leaving node once it learns of the skipped join
+//     (nodeRecord.JoinSkipped): the room hears userLeft, then userJoined.
+//   - A dead node (NodeGone, from the node heartbeats): its users leave
+//     their rooms at once (the leader, one live node, announces userLeft),
+//     and stay online on the other nodes for the grace period, in case
+//     they are reconnecting elsewhere, then go offline; the leader writes
+//     their last-seen time. Until it is declared dead, its connections
+//     still count (in connections and against MaxConnectionsPerUser).
+//   - SSE and other Cluster observers see the other nodes' messages, joins
+//     and leaves through the feed (Chat.Relay); metrics count this node's
+//     own only. A room's SSE stream reads new messages from the store, so
+//     streams of messages posted on other nodes need the shared store
+//     (PostgreSQL).
+//
+// PutRecord, DeleteRecord, LoadNode, NodeGone and Relay run on the
+// replication's goroutine; they take Presence.mu, release it, and only
+// then take a room lock to announce (lock order below holds).
+//
 // # Concurrency
 //
 // The engine runs one connection's handlers one at a time, in arrival

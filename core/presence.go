@@ -81,6 +81,13 @@ type PresenceConfig struct {
 	WriteTimeout time.Duration
 	// Logger receives failed last-seen writes. nil discards.
 	Logger *slog.Logger
+	// Replica, when set, makes presence cluster-wide: this node's records
+	// (one per user with a connection here) are replicated to the other
+	// nodes, and theirs come back through LoadNode, PutRecord,
+	// DeleteRecord and NodeGone; a user's state, its connections, its
+	// rooms and MaxConnectionsPerUser are then the cluster's. nil: a
+	// single node.
+	Replica Replica
 }
 
 // Presence is the presence state of every user with a connection, and the
@@ -95,6 +102,20 @@ type Presence struct {
 	byUser map[string]map[*Watch]struct{}
 	byRoom map[string]map[*Watch]struct{}
 	closed bool
+	// Cluster state (Replica set), guarded by mu: the other nodes'
+	// records by user and node, the users in each room on other nodes
+	// (room -> user -> nodes), the last state delivered of each online
+	// user, the leaves this node skipped announcing, the last record put
+	// per user, and the grace timers of dead nodes' users.
+	remote      map[string]map[string]*nodeRecord
+	remoteRooms map[string]map[string]int
+	shown       map[string]events.PresenceState
+	pending     map[roomUser]struct{}
+	// announcedLeft: the userLeft this node announced lately (see
+	// nodeRecord.JoinSkipped).
+	announcedLeft map[roomUser]time.Time
+	sent          map[string]string
+	dead          map[string]*graceTimer
 	// writes counts last-seen writes in flight; Add only under mu while
 	// !closed, so that Close can wait for them.
 	writes sync.WaitGroup
@@ -104,6 +125,9 @@ type user struct {
 	ref    events.UserRef
 	conns  map[*conn]struct{}
 	status events.UserStatus
+	// statusAt is when status was chosen (Unix ms; 0 for the default),
+	// so that the latest choice wins across the cluster.
+	statusAt int64
 	// shown is the last state delivered (LastSeen aside); a change is
 	// delivered only when the public state differs from it.
 	shown events.PresenceState
@@ -169,6 +193,15 @@ func NewPresence(cfg PresenceConfig) (*Presence, error) {
 		byUser: map[string]map[*Watch]struct{}{},
 		byRoom: map[string]map[*Watch]struct{}{},
 	}
+	if cfg.Replica != nil {
+		t.remote = map[string]map[string]*nodeRecord{}
+		t.remoteRooms = map[string]map[string]int{}
+		t.shown = map[string]events.PresenceState{}
+		t.pending = map[roomUser]struct{}{}
+		t.announcedLeft = map[roomUser]time.Time{}
+		t.sent = map[string]string{}
+		t.dead = map[string]*graceTimer{}
+	}
 	if cfg.Chat != nil {
 		cfg.Chat.presence = t
 	}
@@ -190,8 +223,15 @@ func (t *Presence) roomMembers(room string) []string {
 		return nil
 	}
 	var ids []string
-	for _, u := range t.cfg.Chat.Members(room) {
+	for _, u := range t.cfg.Chat.localMembers(room) {
 		ids = append(ids, u.ID)
+	}
+	if t.cfg.Replica != nil {
+		for _, u := range t.remoteMembersLocked(room) {
+			if !slices.Contains(ids, u.ID) {
+				ids = append(ids, u.ID)
+			}
+		}
 	}
 	return ids
 }
@@ -223,7 +263,7 @@ func (t *Presence) Track(c namespaces.Conn, u events.UserRef) error {
 	t.stopGraceLocked(st)
 	st.conns[entry] = struct{}{}
 	t.changedLocked(st)
-	n := len(st.conns)
+	n := t.connectionsLocked(u.ID)
 	t.mu.Unlock()
 	if c.Context().Err() != nil {
 		t.disconnect(u.ID, entry) // idempotent
@@ -241,22 +281,31 @@ func (t *Presence) Track(c namespaces.Conn, u events.UserRef) error {
 // PresenceConfig.MaxConnectionsPerUser.
 var ErrTooManyConnections = errors.New("core: too many connections for one user")
 
-// Online returns how many users are online now (connected, or within
-// their grace period).
+// Online returns how many users are online now with a connection (or a
+// grace period) on this node; in a cluster, each node counts its own.
 func (t *Presence) Online() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return len(t.users)
 }
 
-// Connections returns how many connections the user has now.
+// Connections returns how many connections the user has now (on every
+// node of a cluster).
 func (t *Presence) Connections(userID string) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	return t.connectionsLocked(userID)
+}
+
+func (t *Presence) connectionsLocked(userID string) int {
+	n := 0
 	if u := t.users[userID]; u != nil {
-		return len(u.conns)
+		n = len(u.conns)
 	}
-	return 0
+	for _, r := range t.remote[userID] {
+		n += r.Conns
+	}
+	return n
 }
 
 func (t *Presence) disconnect(userID string, entry *conn) {
@@ -285,6 +334,10 @@ func (t *Presence) disconnect(userID string, entry *conn) {
 		g := &graceTimer{}
 		g.stop = t.cfg.AfterFunc(t.cfg.Grace, func() { t.graceExpired(userID, g) })
 		u.grace = g
+		if t.cfg.Replica != nil {
+			t.publishLocked(u, nil)
+			t.refreshLocked(userID)
+		}
 	}
 	t.mu.Unlock()
 	if write != nil {
@@ -319,6 +372,13 @@ func (t *Presence) graceExpired(userID string, g *graceTimer) {
 // offline state. It returns the last-seen write to make after unlocking.
 func (t *Presence) offlineLocked(u *user) seen {
 	delete(t.users, u.ref.ID)
+	if t.cfg.Replica != nil {
+		// Offline here; the user may be online on another node still.
+		t.unpublishLocked(u.ref.ID)
+		t.rememberGoneLocked(u.ref.ID, u.ref.Name, u.leftAt)
+		t.refreshLocked(u.ref.ID)
+		return seen{user: u.ref, ms: u.leftAt}
+	}
 	if _, ok := t.gone[u.ref.ID]; !ok {
 		t.order = append(t.order, u.ref.ID)
 		for len(t.order) > t.cfg.Remembered {
@@ -354,6 +414,7 @@ func (t *Presence) SetStatus(userID string, s events.UserStatus) (events.Presenc
 		return events.PresenceState{}, errors.New("core: SetStatus for a user without a connection")
 	}
 	u.status = s
+	u.statusAt = t.nowMS()
 	t.changedLocked(u)
 	return t.onlineState(u), nil
 }
@@ -388,6 +449,9 @@ func (t *Presence) Close(ctx context.Context) error {
 		return nil
 	}
 	t.closed = true
+	for _, g := range t.dead {
+		g.stop()
+	}
 	now := t.nowMS()
 	var writes []seen
 	for _, u := range t.users {
@@ -415,6 +479,11 @@ func (t *Presence) Close(ctx context.Context) error {
 // one delivered. Nothing is delivered while the user has no connection
 // (the grace period).
 func (t *Presence) changedLocked(u *user) {
+	if t.cfg.Replica != nil {
+		t.publishLocked(u, nil)
+		t.refreshLocked(u.ref.ID)
+		return
+	}
 	if len(u.conns) == 0 {
 		return
 	}
@@ -457,6 +526,10 @@ func (t *Presence) deliverLocked(userID string, rooms []string, st events.Presen
 // onlineState is the state of a tracked user (connected or within its grace
 // period).
 func (t *Presence) onlineState(u *user) events.PresenceState {
+	if t.cfg.Replica != nil {
+		st, _ := t.aggregateLocked(u.ref.ID) // u is tracked: online
+		return st
+	}
 	return events.PresenceState{
 		UserID:      u.ref.ID,
 		Name:        u.ref.Name,
@@ -474,7 +547,11 @@ func offlineState(id, name string, lastSeen int64) events.PresenceState {
 // stateLocked is the state of any user: stored is its last-seen time from
 // the Store, if any.
 func (t *Presence) stateLocked(id string, stored map[string]StoredSeen) events.PresenceState {
-	if u := t.users[id]; u != nil {
+	if t.cfg.Replica != nil {
+		if st, ok := t.aggregateLocked(id); ok {
+			return st
+		}
+	} else if u := t.users[id]; u != nil {
 		return t.onlineState(u)
 	}
 	g, rec := t.gone[id], stored[id]

@@ -137,8 +137,11 @@ func (s *Session) join(room, key string) (bool, error) {
 	}
 	first := !s.ch.userPresent(key, s.user.ID, s.c.ID())
 	s.c.Join(key)
+	if first && s.ch.joinedHere(room, s.user) {
+		first = false // announced by the node it is on already
+	}
 	if first {
-		s.ch.announceJoined(s.c, room, key, s.user)
+		s.ch.announceJoined(s.c.To(key), room, s.user)
 	}
 	return true, nil
 }
@@ -157,8 +160,8 @@ func (s *Session) resume() {
 		s.mu.Lock()
 		s.joined[room] = struct{}{}
 		s.mu.Unlock()
-		if !s.ch.userPresent(key, s.user.ID, s.c.ID()) {
-			s.ch.announceJoined(s.c, room, key, s.user)
+		if !s.ch.userPresent(key, s.user.ID, s.c.ID()) && !s.ch.joinedHere(room, s.user) {
+			s.ch.announceJoined(s.c.To(key), room, s.user)
 		}
 		mu.Unlock()
 	}
@@ -190,7 +193,7 @@ func (s *Session) leave(room, key string) bool {
 	delete(s.joined, room)
 	s.mu.Unlock()
 	s.c.Leave(key)
-	if !s.ch.userPresent(key, s.user.ID, s.c.ID()) {
+	if !s.ch.userPresent(key, s.user.ID, s.c.ID()) && s.ch.leftHere(room, s.user) {
 		s.ch.announceLeft(room, key, s.user)
 	}
 	return true
@@ -302,7 +305,7 @@ func (s *Session) disconnected(string) {
 		if typing[room] {
 			s.logEmit(events.Emit(s.ch.cfg.Rooms.To(key), events.UserTyping, events.TypingNotice{Room: room, User: s.user}))
 		}
-		if !s.ch.userPresent(key, s.user.ID, s.c.ID()) {
+		if !s.ch.userPresent(key, s.user.ID, s.c.ID()) && s.ch.leftHere(room, s.user) {
 			s.ch.announceLeft(room, key, s.user)
 		}
 		mu.Unlock()

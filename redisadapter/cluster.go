@@ -59,9 +59,9 @@ type Config struct {
 	// attempts, which doubles from one to the other. Defaults 100ms and 5s.
 	MinBackoff, MaxBackoff time.Duration
 	// NodeTTL is the lifetime of this node's registry entry
-	// (<prefix>-node#<uid>), renewed every NodeTTL/3: the cluster's node
-	// heartbeat (LiveNodes, OnNodeDown) and where other nodes look up the
-	// address to forward requests to. Default 10s.
+	// (<prefix>-node#<uid>), renewed every NodeTTL/5: the cluster's node
+	// heartbeat (LiveNodes, OnNodeDown, Records) and where other nodes look
+	// up the address to forward requests to. Default 10s (DefaultNodeTTL).
 	NodeTTL time.Duration
 	// Logger receives diagnostics. Nil discards them.
 	Logger *slog.Logger
@@ -107,6 +107,7 @@ type Cluster struct {
 	nodeMu  sync.Mutex // guards addr and downFns (nodes.go)
 	addr    string
 	downFns []func(uid string)
+	lostFns []func() // onEntryLost
 
 	startOnce, closeOnce sync.Once
 	closed               atomic.Bool
@@ -114,6 +115,8 @@ type Cluster struct {
 	mu        sync.RWMutex
 	byChannel map[string]*adapter
 	byPattern map[string]*adapter
+	handlers  map[string]func([]byte) // channels of Handle (channels.go)
+	restored  []func()                // OnRestore hooks (channels.go)
 
 	subscribed atomic.Bool
 	pubDown    atomic.Bool
@@ -155,7 +158,7 @@ func New(cfg Config) (*Cluster, error) {
 		cfg.MaxBackoff = max(5*time.Second, cfg.MinBackoff)
 	}
 	if cfg.NodeTTL <= 0 {
-		cfg.NodeTTL = 10 * time.Second
+		cfg.NodeTTL = DefaultNodeTTL
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -192,6 +195,7 @@ func New(cfg Config) (*Cluster, error) {
 		kick:      make(chan struct{}, 1),
 		byChannel: make(map[string]*adapter),
 		byPattern: make(map[string]*adapter),
+		handlers:  make(map[string]func([]byte)),
 	}
 	c.ps = c.sub.Subscribe(context.Background()) // no channel yet: no connection
 	return c, nil
@@ -498,6 +502,7 @@ func (c *Cluster) receive() {
 					broken = false
 					c.reconnects.Add(1)
 					c.log.Info("redisadapter: subscription restored")
+					c.runRestored()
 				}
 				backoff = c.cfg.MinBackoff
 				c.subscribed.Store(true)
@@ -518,6 +523,9 @@ func (c *Cluster) replacePubSub() {
 		patterns = append(patterns, p)
 	}
 	for ch := range c.byChannel {
+		channels = append(channels, ch)
+	}
+	for ch := range c.handlers {
 		channels = append(channels, ch)
 	}
 	c.mu.RUnlock()
@@ -545,6 +553,11 @@ func (c *Cluster) replacePubSub() {
 func (c *Cluster) dispatch(m *redis.Message) {
 	c.mu.RLock()
 	var a *adapter
+	if h := c.handlers[m.Channel]; h != nil && m.Pattern == "" {
+		c.mu.RUnlock()
+		h([]byte(m.Payload))
+		return
+	}
 	if m.Pattern != "" {
 		a = c.byPattern[m.Pattern]
 	} else {

@@ -37,7 +37,7 @@
 // The node registry is the cluster's heartbeat. Each Parley node keeps the
 // key <prefix>-node#<uid> (JSON {"addr": "host:port"}, the address other
 // nodes forward its sessions' requests to, set by Advertise; empty when it
-// takes none) with a TTL of NodeTTL (10s), renewed every NodeTTL/3, and
+// takes none) with a TTL of NodeTTL (10s), renewed every NodeTTL/5, and
 // its uid in the set <prefix>-nodes; Close deletes both. LiveNodes lists
 // the nodes whose key is alive, NodeAddr reads one, and OnNodeDown is
 // called when a node's key disappears (stopped, or silent for NodeTTL),
@@ -48,6 +48,14 @@
 // with the owning node's uid, and internal/forward relays a request for
 // another node's session to the address in its key (FORWARDING.md).
 //
+// Beyond the adapter, the Cluster carries Parley's own cluster-wide
+// state, on names Node's adapter never uses: the registry above (nodes.go;
+// Liveness gives its timing and the detection bound of a dead node),
+// Records (records.go: a per-node table replicated to every node, for
+// presence; it drops a node whose key stayed missing for
+// Liveness.Confirm) and Feed (feed.go: a channel every node reads, for the
+// chat's messages, joins and leaves).
+//
 // Concurrency: a Cluster owns three goroutines between Start and Close:
 // the subscriber, which handles every incoming message in order
 // (broadcasts are delivered on it; server-side emit handlers run on
@@ -56,5 +64,6 @@
 // registry entry and calls the OnNodeDown callbacks. Publishing never
 // blocks the caller. All methods are safe for concurrent use. Lock order:
 // Cluster.mu, Cluster.psMu, Cluster.nodeMu and adapter.mu are never held
-// together.
+// together. A started Records owns one more goroutine (its beats, scans,
+// writes and events), stopped by Close.
 package redisadapter

@@ -11,6 +11,72 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
+// The node registry is the cluster's one node heartbeat. Every node keeps
+// a key <prefix>-node#<uid> (its forwarding address, JSON) with a TTL of
+// Config.NodeTTL, renewed every NodeTTL/5 by Heartbeat, and lists its uid
+// in the set <prefix>-nodes. A node whose key expired is dead (killed,
+// frozen or cut off from Redis): LiveNodes no longer lists it, forwarding
+// finds no address for its sessions, OnNodeDown reports it, and Records
+// (presence) drop its records once it has stayed missing for
+// Liveness.Confirm.
+
+// DefaultNodeTTL is how long a node's registry entry outlives its last
+// renewal, when Config.NodeTTL is zero.
+const DefaultNodeTTL = 10 * time.Second
+
+// Liveness is the timing of the heartbeat and of the scans for dead nodes,
+// as Records use it. Its zero value means the defaults: TTL
+// DefaultNodeTTL, Interval TTL/5, Scan TTL/4. TTL and Interval are the
+// registry's (Config.NodeTTL, renewed every NodeTTL/5); Records take them
+// from their Cluster.
+//
+// A node is declared dead once its key has been missing for Confirm
+// (2 x Interval) in successive scans: a live node renews its key within
+// Interval, so a key missing only for a moment (Redis restarted without
+// its data, a failover, a renewal late by a pause) is not a death.
+type Liveness struct {
+	// TTL is how long a node's key outlives its last renewal.
+	TTL time.Duration
+	// Interval is the time between two renewals; it must be well below TTL
+	// (a renewal may be late by a Redis round trip or a pause).
+	Interval time.Duration
+	// Scan is the time between two checks for dead nodes.
+	Scan time.Duration
+}
+
+// WithDefaults returns l with its zero fields filled.
+func (l Liveness) WithDefaults() Liveness {
+	if l.TTL <= 0 {
+		l.TTL = DefaultNodeTTL
+	}
+	if l.Interval <= 0 || l.Interval >= l.TTL/2 {
+		l.Interval = l.TTL / 5
+	}
+	if l.Scan <= 0 {
+		l.Scan = l.TTL / 4
+	}
+	return l
+}
+
+// Confirm is how long a node's key must stay missing before the node is
+// declared dead.
+func (l Liveness) Confirm() time.Duration { return 2 * l.WithDefaults().Interval }
+
+// DetectionBound is the longest time from a node's death (SIGKILL: no
+// cleanup) to the moment every other node has declared it dead: its key
+// expires at most TTL after its last renewal, which came before its
+// death; a scan sees it missing at most Scan later; it must stay missing
+// for Confirm, seen by a scan at most Scan after that. With the defaults:
+// 10 + 2.5 + 4 + 2.5 = 19 s (plus Redis round trips). Presence adds its
+// grace period before the dead node's users are shown offline.
+func (l Liveness) DetectionBound() time.Duration {
+	l = l.WithDefaults()
+	return l.TTL + 2*l.Scan + l.Confirm()
+}
+
+// liveness is the registry's timing.
+func (c *Cluster) liveness() Liveness { return Liveness{TTL: c.cfg.NodeTTL}.WithDefaults() }
+
 // ErrUnknownNode reports a node with no live registry entry: it never
 // existed, it stopped, or it missed its renewals for NodeTTL.
 var ErrUnknownNode = errors.New("redisadapter: unknown node")
@@ -128,11 +194,24 @@ func (c *Cluster) LiveNodes(ctx context.Context) ([]Node, error) {
 	return out, nil
 }
 
+// liveUIDs returns the uids of the live nodes, sorted.
+func (c *Cluster) liveUIDs(ctx context.Context) ([]string, error) {
+	nodes, err := c.LiveNodes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	uids := make([]string, len(nodes))
+	for i, n := range nodes {
+		uids[i] = n.UID
+	}
+	return uids, nil // LiveNodes keeps the sorted order
+}
+
 // heartbeat keeps this node's registry entry alive until Close, which
 // deletes it, and reports the deaths of other nodes to OnNodeDown.
 func (c *Cluster) heartbeat() {
 	defer c.wg.Done()
-	t := time.NewTicker(c.cfg.NodeTTL / 3)
+	t := time.NewTicker(c.liveness().Interval)
 	defer t.Stop()
 	var w nodeWatch
 	for {
@@ -151,25 +230,80 @@ func (c *Cluster) heartbeat() {
 	}
 }
 
-// register writes this node's entry with a TTL of NodeTTL. wiped reports
-// that the entry was gone although renewed in time: Redis restarted empty
-// (or was flushed), or this node stalled for a TTL; either way the other
-// entries may be missing for a moment too.
+// register renews this node's entry (Heartbeat) for the heartbeat
+// goroutine. wiped reports that the entry was gone although renewed in
+// time: Redis restarted empty (or was flushed), or this node stalled for a
+// TTL; either way the other entries may be missing for a moment too.
 func (c *Cluster) register() (ok, wiped bool) {
-	c.nodeMu.Lock()
-	v, _ := json.Marshal(nodeEntry{Addr: c.addr}) // cannot fail: a string
-	c.nodeMu.Unlock()
-	ctx, cancel := context.WithTimeout(c.ctx, min(c.cfg.RequestTimeout, c.cfg.NodeTTL/3))
+	ctx, cancel := context.WithTimeout(c.ctx, min(c.cfg.RequestTimeout, c.liveness().Interval))
 	defer cancel()
-	pipe := c.pub.Pipeline()
-	existed := pipe.Exists(ctx, c.nodeKey(c.uid))
-	pipe.Set(ctx, c.nodeKey(c.uid), v, c.cfg.NodeTTL)
-	pipe.SAdd(ctx, c.nodesKey(), c.uid)
-	if _, err := pipe.Exec(ctx); err != nil {
+	existed, err := c.Heartbeat(ctx)
+	if err != nil {
 		c.log.Debug("redisadapter: node registry not renewed", "err", err)
 		return false, false
 	}
-	return true, existed.Val() == 0
+	return true, !existed
+}
+
+// Heartbeat renews this node's registry entry (its forwarding address,
+// TTL NodeTTL) and lists the node in the set of nodes. It reports whether
+// the entry still existed: false on the first beat, and when the node was
+// taken for dead meanwhile (a pause longer than the TTL) or Redis lost its
+// data (a restart without persistence); state this node keeps in Redis
+// must then be written again (Records do, told through onEntryLost). The
+// heartbeat goroutine calls it every NodeTTL/5.
+func (c *Cluster) Heartbeat(ctx context.Context) (existed bool, err error) {
+	if c.closed.Load() {
+		return false, ErrClosed
+	}
+	c.nodeMu.Lock()
+	v, _ := json.Marshal(nodeEntry{Addr: c.addr}) // cannot fail: a string
+	c.nodeMu.Unlock()
+	pipe := c.pub.Pipeline()
+	ex := pipe.Exists(ctx, c.nodeKey(c.uid))
+	pipe.Set(ctx, c.nodeKey(c.uid), v, c.cfg.NodeTTL)
+	pipe.SAdd(ctx, c.nodesKey(), c.uid)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return false, fmt.Errorf("%w: heartbeat: %w", ErrUnavailable, err)
+	}
+	existed = ex.Val() > 0
+	if !existed {
+		c.nodeMu.Lock()
+		fns := slices.Clone(c.lostFns)
+		c.nodeMu.Unlock()
+		for _, fn := range fns {
+			fn()
+		}
+	}
+	return existed, nil
+}
+
+// onEntryLost registers fn, called (on the caller of Heartbeat, quickly)
+// whenever a renewal finds this node's entry gone: at the first beat, and
+// after the node was taken for dead or Redis lost its data. Records use it
+// to write their table whole again, whoever renewed.
+func (c *Cluster) onEntryLost(fn func()) {
+	c.nodeMu.Lock()
+	c.lostFns = append(c.lostFns, fn)
+	c.nodeMu.Unlock()
+}
+
+// forgetNode removes a dead node from the set of nodes and deletes the
+// keys it left (keys: full names).
+func (c *Cluster) forgetNode(ctx context.Context, uid string, keys ...string) error {
+	pipe := c.pub.TxPipeline()
+	pipe.SRem(ctx, c.nodesKey(), uid)
+	if len(keys) > 0 {
+		pipe.Del(ctx, keys...)
+	}
+	_, err := pipe.Exec(ctx)
+	return err
+}
+
+// leave deletes this node's entry, its entry in the set and keys, at
+// shutdown: the other nodes take it for gone at their next scan.
+func (c *Cluster) leave(ctx context.Context, keys ...string) error {
+	return c.forgetNode(ctx, c.uid, append(keys, c.nodeKey(c.uid))...)
 }
 
 // deregister deletes this node's entry, so that other nodes see it gone
@@ -202,7 +336,7 @@ func (c *Cluster) watchNodes(w *nodeWatch, registered bool) {
 	var nodes []Node
 	var err error
 	if registered {
-		ctx, cancel := context.WithTimeout(c.ctx, min(c.cfg.RequestTimeout, c.cfg.NodeTTL/3))
+		ctx, cancel := context.WithTimeout(c.ctx, min(c.cfg.RequestTimeout, c.liveness().Interval))
 		nodes, err = c.LiveNodes(ctx)
 		cancel()
 	}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/parley-rt/parley/core"
 	"github.com/parley-rt/parley/internal/forward"
 	"github.com/parley-rt/parley/internal/telemetry"
 	"github.com/parley-rt/parley/redisadapter"
@@ -29,7 +30,7 @@ func (s *Server) setupCluster(scfg *socketio.Config) error {
 	if s.cfg.RedisURL == "" {
 		return nil
 	}
-	c, err := redisadapter.New(redisadapter.Config{URL: s.cfg.RedisURL, Prefix: s.cfg.RedisPrefix, Logger: s.cfg.Logger})
+	c, err := redisadapter.New(redisadapter.Config{URL: s.cfg.RedisURL, Prefix: s.cfg.RedisPrefix, NodeTTL: s.cfg.NodeTTL, Logger: s.cfg.Logger})
 	if err != nil {
 		return fmt.Errorf("cluster: %w", err)
 	}
@@ -125,4 +126,22 @@ func checkClusterAddr(addr, redisURL string) error {
 		return fmt.Errorf("server: ClusterAddr %q: want host:port that the other nodes can reach (not 0.0.0.0, not port 0), or off", addr)
 	}
 	return nil
+}
+
+// clusterApp makes the application cluster-wide when the server is in a
+// cluster: the chat feed (messages, joins and leaves for the other nodes'
+// SSE streams) and the presence records, replicated through Redis with
+// node heartbeats. It returns nils on a single node, and start, which
+// subscribes once the core exists.
+func (s *Server) clusterApp() (feed core.Feed, replica core.Replica, start func(*core.Chat, *core.Presence)) {
+	c := s.cluster
+	if c == nil {
+		return nil, nil, func(*core.Chat, *core.Presence) {}
+	}
+	f := c.Feed("parley-chat")
+	recs := c.Records("parley-presence", redisadapter.Liveness{}) // the registry's timing (NodeTTL)
+	return f, recs, func(ch *core.Chat, p *core.Presence) {
+		f.Start(ch.Relay)
+		recs.Start(redisadapter.RecordsEvents{Load: p.LoadNode, Put: p.PutRecord, Delete: p.DeleteRecord, Gone: p.NodeGone})
+	}
 }

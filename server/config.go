@@ -139,6 +139,13 @@ type Config struct {
 	// (":3000", "0.0.0.0:3000") this node takes no forwarded requests and
 	// a warning says so. "off" turns taking them off. Needs RedisURL.
 	ClusterAddr string
+	// NodeTTL is how long a node of a cluster that stopped without
+	// shutting down (SIGKILL, a freeze, a network cut) is still taken for
+	// alive: its heartbeat key's TTL in Redis. Its users go offline on the
+	// other nodes at most 1.9 x NodeTTL (redisadapter.Liveness's detection
+	// bound) plus PresenceGrace after its death. Default 10s (19 s +
+	// grace).
+	NodeTTL time.Duration
 	// MaxSessions caps the open Engine.IO sessions: over it a handshake
 	// gets 503 and the open ones are untouched. Zero is no cap; the parley
 	// command's default is 100,000.

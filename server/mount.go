@@ -67,9 +67,10 @@ func (s *Server) mount() error {
 	s.closer = append(s.closer, func(context.Context) error { return db.Close() })
 
 	chatIO := s.io.Of(string(events.Chat)).AsNamespace()
+	feed, replica, startCluster := s.clusterApp() // nils on a single node
 	ch, err := core.NewChat(core.ChatConfig{
 		History: core.StoreHistory(db), Rooms: chatIO, Policy: rooms.NewPolicy(cfg.PrivateRooms...),
-		MaxRooms: cfg.MaxRoomsPerSocket, Logger: cfg.Logger,
+		MaxRooms: cfg.MaxRoomsPerSocket, Logger: cfg.Logger, Feed: feed,
 	})
 	if err != nil {
 		return err
@@ -77,11 +78,12 @@ func (s *Server) mount() error {
 	ch.Observe(core.Observer{Message: m.MessagePersisted})
 	p, err := core.NewPresence(core.PresenceConfig{
 		Store: core.StorePresence(db), Chat: ch, Grace: cfg.PresenceGrace,
-		MaxConnectionsPerUser: cfg.MaxConnectionsPerUser, Logger: cfg.Logger,
+		MaxConnectionsPerUser: cfg.MaxConnectionsPerUser, Logger: cfg.Logger, Replica: replica,
 	})
 	if err != nil {
 		return err
 	}
+	startCluster(ch, p)
 	s.closer = append(s.closer, p.Close) // before the store closes: last-seen writes
 
 	lim := ratelimit.New(ratelimit.Config{

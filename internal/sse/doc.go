@@ -14,6 +14,11 @@
 // first, then replays the history after that id, then delivers what the
 // feed queued meanwhile, skipping the ids it replayed: no gap, no duplicate.
 //
+// In a cluster the observer is a Cluster one: messages posted, and users
+// joining and leaving, on other nodes reach the streams of this one
+// through the chat feed (core.Chat.Relay); a wake for a message posted
+// elsewhere reads it from the shared store.
+//
 // Every reader has a bounded queue (Config.Buffer). Chat, the feed and the
 // presence tracker never wait for a reader: one whose queue is full is
 // dropped, its stream ends, and the client reconnects and resumes.

@@ -351,6 +351,7 @@ func New(cfg Config) *Server {
 		Message: f.message,
 		Joined:  func(ru events.RoomUser) { f.event(ru.Room, events.UserJoined.Name(), "", ru) },
 		Left:    func(ru events.RoomUser) { f.event(ru.Room, events.UserLeft.Name(), "", ru) },
+		Cluster: true, // a stream on any node shows what is posted on every node
 	})
 	return s
 }

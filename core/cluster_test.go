@@ -1,0 +1,290 @@
+package core_test
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/parley-rt/parley/core"
+	"github.com/parley-rt/parley/events"
+	"github.com/parley-rt/parley/namespaces/namespacestest"
+)
+
+// bus carries presence records between the nodes of a test cluster, in
+// order, when the test flushes it: the test decides what each node knows
+// when.
+type bus struct {
+	mu    sync.Mutex
+	queue []func()
+	nodes []*testNode
+}
+
+func (b *bus) add(f func()) {
+	b.mu.Lock()
+	b.queue = append(b.queue, f)
+	b.mu.Unlock()
+}
+
+// flush delivers everything queued, and what that queues in turn.
+func (b *bus) flush() {
+	for {
+		b.mu.Lock()
+		if len(b.queue) == 0 {
+			b.mu.Unlock()
+			return
+		}
+		f := b.queue[0]
+		b.queue = b.queue[1:]
+		b.mu.Unlock()
+		f()
+	}
+}
+
+// testNode is one node: its /chat namespace, chat and presence, and the
+// userLeft and userJoined it announced.
+type testNode struct {
+	id     string
+	b      *bus
+	ns     *namespacestest.Namespace
+	ch     *core.Chat
+	p      *core.Presence
+	timers *namespacestest.Timers
+
+	mu     sync.Mutex
+	joined []string // user ids
+	left   []string
+}
+
+func (n *testNode) Node() string { return n.id }
+
+func (n *testNode) Put(userID string, rec []byte) {
+	rec = slices.Clone(rec)
+	n.b.add(func() {
+		for _, o := range n.b.nodes {
+			if o != n {
+				o.p.PutRecord(n.id, userID, rec)
+			}
+		}
+	})
+}
+
+func (n *testNode) Delete(userID string) {
+	n.b.add(func() {
+		for _, o := range n.b.nodes {
+			if o != n {
+				o.p.DeleteRecord(n.id, userID)
+			}
+		}
+	})
+}
+
+type nopPresenceStore struct{}
+
+func (nopPresenceStore) SetLastSeen(context.Context, string, string, int64) error { return nil }
+func (nopPresenceStore) LastSeen(context.Context, []string) (map[string]core.StoredSeen, error) {
+	return nil, nil
+}
+
+func newCluster(t *testing.T, ids ...string) (*bus, []*testNode) {
+	t.Helper()
+	b := &bus{}
+	for _, id := range ids {
+		n := &testNode{id: id, b: b, ns: namespacestest.NewNamespace("/chat"), timers: &namespacestest.Timers{}}
+		ch, err := core.NewChat(core.ChatConfig{History: &memHistory{}, Rooms: n.ns})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := core.NewPresence(core.PresenceConfig{Store: nopPresenceStore{}, Chat: ch, Replica: n, AfterFunc: n.timers.AfterFunc, Grace: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = p.Close(context.Background()) }) // nothing to write
+		ch.Observe(core.Observer{
+			Joined: func(ru events.RoomUser) { n.mu.Lock(); n.joined = append(n.joined, ru.User.ID); n.mu.Unlock() },
+			Left:   func(ru events.RoomUser) { n.mu.Lock(); n.left = append(n.left, ru.User.ID); n.mu.Unlock() },
+		})
+		n.ch, n.p = ch, p
+		b.nodes = append(b.nodes, n)
+	}
+	return b, b.nodes
+}
+
+func announced(nodes []*testNode) (joined, left int) {
+	for _, n := range nodes {
+		n.mu.Lock()
+		joined += len(n.joined)
+		left += len(n.left)
+		n.mu.Unlock()
+	}
+	return joined, left
+}
+
+// A user with sockets in a room on two nodes is announced once when both
+// join and once when both leave, whatever each node knew of the other at
+// the time: one after the other, or at once (each believing the other
+// still holds the user: the node with the smaller id announces).
+func TestClusterAnnouncesOnce(t *testing.T) {
+	t.Parallel()
+	alice := events.UserRef{ID: "alice", Name: "Alice"}
+	ctx := context.Background()
+	lobby := events.JoinRoomRequest{Room: "lobby"}
+	for _, race := range []bool{false, true} {
+		t.Run(map[bool]string{false: "one after the other", true: "at once"}[race], func(t *testing.T) {
+			t.Parallel()
+			b, nodes := newCluster(t, "n1", "n2")
+			_, sa := member(t, nodes[0].ch, nodes[0].ns, "a1", alice)
+			_, sb := member(t, nodes[1].ch, nodes[1].ns, "b1", alice)
+			if _, err := sa.Join(ctx, lobby); err != nil {
+				t.Fatal(err)
+			}
+			b.flush()
+			res, err := sb.Join(ctx, lobby)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.ContainsFunc(res.Members, func(u events.UserRef) bool { return u.ID == "alice" }) {
+				t.Fatalf("members %v", res.Members)
+			}
+			b.flush()
+			if j, _ := announced(nodes); j != 1 {
+				t.Fatalf("userJoined announced %d times; want once", j)
+			}
+			leave := events.LeaveRoomRequest{Room: "lobby"}
+			if _, err := sb.Leave(ctx, leave); err != nil {
+				t.Fatal(err)
+			}
+			if !race {
+				b.flush()
+			}
+			if _, err := sa.Leave(ctx, leave); err != nil {
+				t.Fatal(err)
+			}
+			b.flush()
+			if _, l := announced(nodes); l != 1 {
+				t.Fatalf("userLeft announced %d times; want once", l)
+			}
+		})
+	}
+}
+
+// Presence is the cluster's: connections on both nodes add up, and
+// Members lists the users of both.
+func TestClusterPresenceAggregates(t *testing.T) {
+	t.Parallel()
+	b, nodes := newCluster(t, "n1", "n2")
+	alice := events.UserRef{ID: "alice", Name: "Alice"}
+	member(t, nodes[0].ch, nodes[0].ns, "a1", alice)
+	_, sb := member(t, nodes[1].ch, nodes[1].ns, "b1", alice)
+	_, sbob := member(t, nodes[1].ch, nodes[1].ns, "b2", events.UserRef{ID: "bob", Name: "Bob"})
+	if _, err := sbob.Join(context.Background(), events.JoinRoomRequest{Room: "lobby"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sb.Join(context.Background(), events.JoinRoomRequest{Room: "lobby"}); err != nil {
+		t.Fatal(err)
+	}
+	b.flush()
+	for _, n := range nodes {
+		if got := n.p.Connections("alice"); got != 2 {
+			t.Errorf("%s counts %d connections of alice; want 2", n.id, got)
+		}
+		var ids []string
+		for _, u := range n.ch.Members("lobby") {
+			ids = append(ids, u.ID)
+		}
+		if !slices.Equal(ids, []string{"alice", "bob"}) {
+			t.Errorf("%s: members of lobby %v", n.id, ids)
+		}
+	}
+}
+
+// A dead node's users leave their rooms at once (the leader announces it,
+// once) and stay online for the grace period, then go offline.
+func TestClusterNodeGone(t *testing.T) {
+	t.Parallel()
+	b, nodes := newCluster(t, "n1", "n2", "n3")
+	carol := events.UserRef{ID: "carol", Name: "Carol"}
+	_, s := member(t, nodes[2].ch, nodes[2].ns, "c1", carol)
+	if _, err := s.Join(context.Background(), events.JoinRoomRequest{Room: "lobby"}); err != nil {
+		t.Fatal(err)
+	}
+	b.flush()
+	var states []events.PresenceState
+	w, err := nodes[1].p.Watch("", func(st events.PresenceState) { states = append(states, st) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := w.Add(context.Background(), []string{"carol"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	// n3 dies; n1 (the smaller id) is the leader.
+	nodes[0].p.NodeGone("n3", true)
+	nodes[1].p.NodeGone("n3", false)
+	if _, l := announced(nodes[:2]); l != 1 {
+		t.Fatalf("userLeft announced %d times by the survivors; want once", l)
+	}
+	if len(nodes[1].ch.Members("lobby")) != 0 {
+		t.Fatalf("carol is still a member: %v", nodes[1].ch.Members("lobby"))
+	}
+	if got := nodes[1].p.Connections("carol"); got != 0 {
+		t.Fatalf("carol has %d connections after her node died", got)
+	}
+	if len(states) != 0 {
+		t.Fatalf("states during the grace period: %+v", states)
+	}
+	pending := nodes[1].timers.Pending()
+	if len(pending) != 1 || pending[0].D != time.Second {
+		t.Fatalf("grace timers %+v; want one of the grace period", pending)
+	}
+	nodes[1].timers.Fire(pending[0])
+	if len(states) != 1 || states[0].IsOnline || states[0].UserID != "carol" {
+		t.Fatalf("after the grace period %+v; want carol offline", states)
+	}
+}
+
+// A user's socket joining a room on one node while its last socket there
+// leaves on another, each unaware of the other: the leaving node announced
+// userLeft, so it announces the join the other skipped. One after the
+// other, neither is announced: the user never left the room.
+func TestClusterMoveBetweenNodes(t *testing.T) {
+	t.Parallel()
+	alice := events.UserRef{ID: "alice", Name: "Alice"}
+	ctx := context.Background()
+	for _, race := range []bool{false, true} {
+		t.Run(map[bool]string{false: "one after the other", true: "at once"}[race], func(t *testing.T) {
+			t.Parallel()
+			b, nodes := newCluster(t, "n1", "n2")
+			_, sa := member(t, nodes[0].ch, nodes[0].ns, "a1", alice)
+			_, sb := member(t, nodes[1].ch, nodes[1].ns, "b1", alice)
+			if _, err := sa.Join(ctx, events.JoinRoomRequest{Room: "lobby"}); err != nil {
+				t.Fatal(err)
+			}
+			b.flush()
+			if _, err := sb.Join(ctx, events.JoinRoomRequest{Room: "lobby"}); err != nil {
+				t.Fatal(err)
+			}
+			if !race {
+				b.flush()
+			}
+			if _, err := sa.Leave(ctx, events.LeaveRoomRequest{Room: "lobby"}); err != nil {
+				t.Fatal(err)
+			}
+			b.flush()
+			j, l := announced(nodes)
+			want := [2]int{1, 0}
+			if race {
+				want = [2]int{2, 1} // joined, left, joined again
+			}
+			if [2]int{j, l} != want {
+				t.Fatalf("announced %d userJoined and %d userLeft; want %v", j, l, want)
+			}
+			for _, n := range nodes {
+				if m := n.ch.Members("lobby"); len(m) != 1 || m[0].ID != "alice" {
+					t.Errorf("%s: members %v; want alice", n.id, m)
+				}
+			}
+		})
+	}
+}
