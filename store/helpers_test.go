@@ -275,6 +275,12 @@ func checkStrictlyIncreasing(t testing.TB, msgs []Message) {
 		if msgs[i-1].ID >= msgs[i].ID {
 			t.Fatalf("ids not strictly increasing at %d: %s then %s", i, msgs[i-1].ID, msgs[i].ID)
 		}
+		// Timestamps follow ids: a later message is never stamped earlier
+		// (on PostgreSQL, a transaction that waited for the clock row once
+		// kept the time it read before waiting).
+		if msgs[i-1].Timestamp > msgs[i].Timestamp {
+			t.Fatalf("timestamps go back at %d: %d then %d (ids %s, %s)", i, msgs[i-1].Timestamp, msgs[i].Timestamp, msgs[i-1].ID, msgs[i].ID)
+		}
 	}
 }
 
