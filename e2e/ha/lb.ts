@@ -1,0 +1,31 @@
+// How the cluster tests' HAProxy balances, and what socket.io-client needs
+// for it. A module of its own, without the harness, so that the /chat and
+// /presence suites' clients can import it.
+
+/**
+ * How HAProxy balances (deploy/haproxy.cfg, PARLEY_LB_MODE): "sticky"
+ * inserts a cookie naming the node, which browsers, and socket.io-client
+ * with withCredentials (clientOptions), send back; "roundrobin" balances
+ * every request on its own. Sticky until the nodes forward a polling
+ * request to its session's owner (redisadapter/STICKY.md); then this
+ * default becomes "roundrobin", and nothing else has to change.
+ */
+export const LB_MODE: "sticky" | "roundrobin" =
+  (process.env["PARLEY_LB_MODE"] as "sticky" | "roundrobin" | undefined) ?? "sticky";
+
+/** True when the /chat and /presence suites run against a cluster (support/hooks.ts). */
+export const IN_CLUSTER = process.env["PARLEY_E2E_CLUSTER"] === "1";
+
+/**
+ * Options of every socket.io-client of a cluster test: with a sticky
+ * balancer, socket.io-client in Node keeps the balancer's cookie (per
+ * engine, so a reconnection is balanced afresh) only with withCredentials.
+ */
+export function clientOptions(): { withCredentials?: boolean } {
+  return LB_MODE === "sticky" ? { withCredentials: true } : {};
+}
+
+/** clientOptions() when the suites run against a cluster, else nothing. */
+export function suiteClientOptions(): { withCredentials?: boolean } {
+  return IN_CLUSTER ? clientOptions() : {};
+}
