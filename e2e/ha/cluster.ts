@@ -14,7 +14,7 @@ import { fileURLToPath } from "node:url";
 import { startRedis, type Redis } from "../cluster/harness.ts";
 import { API_KEY, startParley, type Parley } from "../support/parley.ts";
 import { HOST } from "../support/process.ts";
-import { LB_MODE } from "./lb.ts";
+import { LB_MODE, markClusterStarted } from "./lb.ts";
 import { startPostgres, type Postgres } from "./postgres.ts";
 
 export { LB_MODE, clientOptions } from "./lb.ts";
@@ -146,6 +146,7 @@ function connections(node: Parley): { user: string; nsp: string }[] {
 
 /** Starts Redis, PostgreSQL, three nodes on both, and HAProxy in front of them. */
 export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> {
+  markClusterStarted();
   const started: { stop(): Promise<void> }[] = [];
   const stopAll = async () => {
     for (const s of started.splice(0).reverse()) await s.stop().catch(() => undefined);

@@ -16,6 +16,12 @@ export const LB_MODE: "sticky" | "roundrobin" =
 /** True when the /chat and /presence suites run against a cluster (support/hooks.ts). */
 export const IN_CLUSTER = process.env["PARLEY_E2E_CLUSTER"] === "1";
 
+/** Set by startCluster: this test process talks to a balancer. */
+let clusterStarted = false;
+export function markClusterStarted(): void {
+  clusterStarted = true;
+}
+
 /**
  * Options of every socket.io-client of a cluster test: with a sticky
  * balancer, socket.io-client in Node keeps the balancer's cookie (per
@@ -25,7 +31,11 @@ export function clientOptions(): { withCredentials?: boolean } {
   return LB_MODE === "sticky" ? { withCredentials: true } : {};
 }
 
-/** clientOptions() when the suites run against a cluster, else nothing. */
+/**
+ * clientOptions() for the /chat and /presence suites' clients when they run
+ * against a cluster (PARLEY_E2E_CLUSTER=1, or a test that started one),
+ * else nothing.
+ */
 export function suiteClientOptions(): { withCredentials?: boolean } {
-  return IN_CLUSTER ? clientOptions() : {};
+  return IN_CLUSTER || clusterStarted ? clientOptions() : {};
 }
