@@ -23,7 +23,7 @@ const HAPROXY = process.env["HAPROXY"] ?? "/usr/sbin/haproxy";
 const CONFIG = fileURLToPath(new URL("../../deploy/haproxy.cfg", import.meta.url));
 const NODES = 3;
 /** HAProxy's /readyz check interval: a killed node is out after two failed checks. */
-const CHECK = "300ms";
+const CHECK = "500ms";
 const READY_MS = 15_000;
 
 export interface ClusterOptions {
