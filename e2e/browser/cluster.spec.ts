@@ -6,8 +6,7 @@
 // HAProxy to another node by itself; nothing acknowledged is lost or
 // doubled on either screen, and both screens show exactly what PostgreSQL
 // stored, in its order.
-import { startCluster, type Cluster } from "../ha/cluster.ts";
-import { asParley } from "../ha/cluster.ts";
+import { asParley, startCluster, type Cluster } from "../ha/cluster.ts";
 import { API_KEY } from "../support/parley.ts";
 import { expect, SERVER_ARGS, test, type ChatPage } from "./fixtures.ts";
 
