@@ -2,6 +2,8 @@ package redisadapter
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -375,4 +377,29 @@ func (c *Cluster) watchNodes(w *nodeWatch, registered bool) {
 			fn(uid)
 		}
 	}
+}
+
+// SharedSecret returns the cluster's secret called name (<prefix>-name in
+// Redis): the first node to ask creates it (n random bytes, SET NX, no
+// expiry), every other node reads the same one. It fails with
+// ErrUnavailable when Redis cannot be reached.
+func (c *Cluster) SharedSecret(ctx context.Context, name string, n int) ([]byte, error) {
+	if c.closed.Load() {
+		return nil, ErrClosed
+	}
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails
+	key := c.cfg.Prefix + "-" + name
+	if err := c.pub.SetNX(ctx, key, hex.EncodeToString(b), 0).Err(); err != nil {
+		return nil, fmt.Errorf("%w: secret %s: %w", ErrUnavailable, name, err)
+	}
+	v, err := c.pub.Get(ctx, key).Result()
+	if err != nil {
+		return nil, fmt.Errorf("%w: secret %s: %w", ErrUnavailable, name, err)
+	}
+	secret, err := hex.DecodeString(v)
+	if err != nil || len(secret) < n {
+		return nil, fmt.Errorf("redisadapter: secret %s in Redis is not %d hex bytes", name, n)
+	}
+	return secret, nil
 }

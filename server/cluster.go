@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/parley-rt/parley/core"
+	"github.com/parley-rt/parley/internal/auth"
 	"github.com/parley-rt/parley/internal/forward"
 	"github.com/parley-rt/parley/internal/telemetry"
 	"github.com/parley-rt/parley/redisadapter"
@@ -144,4 +145,23 @@ func (s *Server) clusterApp() (feed core.Feed, replica core.Replica, start func(
 		f.Start(ch.Relay)
 		recs.Start(redisadapter.RecordsEvents{Load: p.LoadNode, Put: p.PutRecord, Delete: p.DeleteRecord, Gone: p.NodeGone})
 	}
+}
+
+// devSecret is the dev-mode token secret the nodes of a cluster share
+// (kept in Redis), so that a dev token from /api/dev/token on one node is
+// good on every node behind a round-robin balancer. Nil on a single node,
+// with a configured key, or when Redis cannot be reached at start (then
+// each node signs with its own, and a warning says so).
+func (s *Server) devSecret() []byte {
+	if s.cluster == nil || s.cfg.JWTSecret != "" || len(s.cfg.JWTPublicKey) > 0 || s.cfg.Production {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	secret, err := s.cluster.SharedSecret(ctx, "parley-dev-secret", auth.MinSecretBytes)
+	if err != nil {
+		s.cfg.Logger.Warn("cluster: no shared dev-token secret; a dev token is good only on the node that issued it", "err", err)
+		return nil
+	}
+	return secret
 }

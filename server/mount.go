@@ -36,6 +36,7 @@ func (s *Server) mount() error {
 	v, err := auth.New(auth.Config{
 		Secret: cfg.JWTSecret, PublicKey: cfg.JWTPublicKey, Audience: cfg.JWTAudience,
 		Issuer: cfg.JWTIssuer, Production: cfg.Production, OnRefused: m.AuthFailure,
+		DevSecret: s.devSecret(),
 	})
 	if err != nil {
 		return err

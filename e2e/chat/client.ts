@@ -15,6 +15,7 @@ import type {
   TypingNotice,
   UserRef,
 } from "../../client-js/src/generated/events.ts";
+import { suiteClientOptions } from "../ha/lb.ts";
 import type { Parley } from "../support/parley.ts";
 import { EventLog as SupportEventLog } from "../support/log.ts";
 import { WAIT_MS, within, negativeWindow as supportNegativeWindow } from "../support/within.ts";
@@ -108,6 +109,7 @@ export function createClient(server: Parley, opts: ClientOptions = {}): ChatClie
     timeout: WAIT_MS,
     auth: opts.auth ?? user,
     ...(transports ? { transports } : {}),
+    ...suiteClientOptions(), // the balancer's cookie, in a cluster run
     ...opts.extra,
   });
   if (!opts.keep) open.add(socket);

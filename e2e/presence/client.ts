@@ -15,6 +15,7 @@ import type {
 } from "../../client-js/src/generated/events.ts";
 import { WAIT_MS, within } from "../support/within.ts";
 import { EventLog } from "../support/log.ts";
+import { suiteClientOptions } from "../ha/lb.ts";
 import type { Parley } from "../support/parley.ts";
 
 export { NEGATIVE_MS, WAIT_MS, within, negativeWindow } from "../chat/client.ts";
@@ -95,6 +96,7 @@ export async function connectPresence(
     timeout: WAIT_MS,
     transports: [opts.mode],
     auth: opts.user,
+    ...suiteClientOptions(), // the balancer's cookie, in a cluster run
   });
   open.add(socket);
   const log = new Log(socket);

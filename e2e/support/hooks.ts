@@ -3,7 +3,18 @@
 
 import assert from "node:assert/strict";
 import { after, before } from "node:test";
+import { IN_CLUSTER } from "../ha/lb.ts";
 import { startParley, type Parley, type ParleyOptions } from "./parley.ts";
+
+/**
+ * With PARLEY_E2E_CLUSTER=1 (npm run test:ha), the server is a three-node
+ * cluster behind HAProxy on Redis and PostgreSQL (e2e/ha/cluster.ts), every
+ * node started with opts; its url is HAProxy's.
+ */
+async function startClusterParley(opts: Omit<ParleyOptions, "dataDir" | "port">): Promise<Parley> {
+  const { asParley, startCluster } = await import("../ha/cluster.ts");
+  return asParley(await startCluster(opts));
+}
 
 /**
  * Registers before/after hooks that run one parley for the enclosing file
@@ -16,7 +27,7 @@ import { startParley, type Parley, type ParleyOptions } from "./parley.ts";
 export function useParley(opts: Omit<ParleyOptions, "dataDir" | "port"> = {}): () => Parley {
   let server: Parley | undefined;
   before(async () => {
-    server = await startParley(opts);
+    server = IN_CLUSTER ? await startClusterParley(opts) : await startParley(opts);
   });
   after(async () => {
     try {

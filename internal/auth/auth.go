@@ -62,6 +62,11 @@ type Config struct {
 	Issuer   string
 	// Production refuses a Config without a key.
 	Production bool
+	// DevSecret is the dev mode's HS256 key for the dev tokens it signs
+	// (at least MinSecretBytes bytes); nil: a random one per process. A
+	// cluster's nodes share one (the server keeps it in Redis), so that a
+	// dev token one node issued is good on every node.
+	DevSecret []byte
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// OnRefused, when set, is called with the reason of each refused token
@@ -121,8 +126,15 @@ func New(cfg Config) (*Verifier, error) {
 		return nil, errors.New("auth: production mode needs JWTSecret or JWTPublicKey (--jwt-secret, --jwt-public-key)")
 	default:
 		v.dev = true
-		v.secret = make([]byte, MinSecretBytes)
-		_, _ = rand.Read(v.secret) // crypto/rand.Read never fails
+		switch {
+		case len(cfg.DevSecret) >= MinSecretBytes:
+			v.secret = cfg.DevSecret
+		case len(cfg.DevSecret) > 0:
+			return nil, fmt.Errorf("auth: DevSecret must be at least %d bytes", MinSecretBytes)
+		default:
+			v.secret = make([]byte, MinSecretBytes)
+			_, _ = rand.Read(v.secret) // crypto/rand.Read never fails
+		}
 		v.key, v.methods = v.secret, []string{"HS256"}
 	}
 	opts := []jwt.ParserOption{jwt.WithValidMethods(v.methods), jwt.WithExpirationRequired(), jwt.WithTimeFunc(func() time.Time { return v.now() })}
