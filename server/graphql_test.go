@@ -3,6 +3,7 @@ package server_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -156,11 +157,14 @@ func TestGraphiQLOnlyInDevMode(t *testing.T) {
 	}
 }
 
-// gqlWS is a graphql-transport-ws client.
+// gqlWS is a graphql-transport-ws client. Its reader goroutine answers
+// pings and queues every other message; it ends when the connection
+// closes (at the test's cleanup at the latest).
 type gqlWS struct {
-	t  *testing.T
-	nc net.Conn
-	r  io.ReadWriter // reads from what the handshake buffered first
+	t    *testing.T
+	nc   net.Conn
+	msgs chan gqlMessage
+	end  chan error // the read error that ended the reader
 }
 
 // gqlMessage is one graphql-transport-ws message.
@@ -179,7 +183,6 @@ func dialGQL(t *testing.T, base string, payload any) *gqlWS {
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
-	t.Cleanup(func() { _ = nc.Close() })
 	if hs.Protocol != "graphql-transport-ws" {
 		t.Fatalf("subprotocol %q", hs.Protocol)
 	}
@@ -187,10 +190,34 @@ func dialGQL(t *testing.T, base string, payload any) *gqlWS {
 	if br != nil {
 		r = io.MultiReader(br, nc)
 	}
-	c := &gqlWS{t: t, nc: nc, r: struct {
-		io.Reader
-		io.Writer
-	}{r, nc}}
+	c := &gqlWS{t: t, nc: nc, msgs: make(chan gqlMessage, 256), end: make(chan error, 1)}
+	done := make(chan struct{})
+	t.Cleanup(func() { _ = nc.Close(); <-done })
+	go func() {
+		defer close(done)
+		rw := struct {
+			io.Reader
+			io.Writer
+		}{r, nc}
+		for {
+			b, err := wsutil.ReadServerText(rw)
+			if err != nil {
+				c.end <- err
+				return
+			}
+			var m gqlMessage
+			if err := json.Unmarshal(b, &m); err != nil {
+				c.end <- fmt.Errorf("message %s: %w", b, err)
+				return
+			}
+			if m.Type == "ping" {
+				pong, _ := json.Marshal(gqlMessage{Type: "pong"})
+				_ = wsutil.WriteClientText(nc, pong) // a failed write ends the reader next
+				continue
+			}
+			c.msgs <- m
+		}
+	}()
 	p, _ := json.Marshal(payload)
 	c.send(gqlMessage{Type: "connection_init", Payload: p})
 	return c
@@ -204,22 +231,21 @@ func (c *gqlWS) send(m gqlMessage) {
 	}
 }
 
+// read returns the next message, or the error that ended the connection.
 func (c *gqlWS) read() (gqlMessage, error) {
-	for {
-		_ = c.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
-		b, err := wsutil.ReadServerText(c.r)
-		if err != nil {
-			return gqlMessage{}, err
-		}
-		var m gqlMessage
-		if err := json.Unmarshal(b, &m); err != nil {
-			c.t.Fatalf("message %s: %v", b, err)
-		}
-		if m.Type == "ping" {
-			c.send(gqlMessage{Type: "pong"})
-			continue
-		}
+	select {
+	case m := <-c.msgs:
 		return m, nil
+	default:
+	}
+	select {
+	case m := <-c.msgs:
+		return m, nil
+	case err := <-c.end:
+		c.end <- err // for the next read
+		return gqlMessage{}, err
+	case <-waitCtx(c.t).Done():
+		return gqlMessage{}, errors.New("timed out")
 	}
 }
 
@@ -257,31 +283,71 @@ func (c *gqlWS) data(id string, v any) {
 	}
 }
 
+// inRoom polls the presence query until user is in room: a room
+// subscription's join completes after the subscribe message, and nothing
+// tells the client when. A subscription's listener is registered before
+// its join, so the user in the room means its subscription is live.
+func inRoom(t *testing.T, base, token, room, user string) {
+	t.Helper()
+	ctx := waitCtx(t)
+	for ctx.Err() == nil {
+		_, r := gqlPost(t, base, token, `query($room: String!) { presence(rooms: [$room]) { userId } }`, map[string]any{"room": room})
+		var d struct {
+			Presence []events.PresenceState `json:"presence"`
+		}
+		if len(r.Errors) > 0 || json.Unmarshal(r.Data, &d) != nil {
+			t.Fatalf("presence: %+v", r.Errors)
+		}
+		for _, st := range d.Presence {
+			if st.UserID == user {
+				return
+			}
+		}
+	}
+	t.Fatalf("%s never joined %s", user, room)
+}
+
+// subscribed dials a dev-mode connection for user and starts one room
+// subscription, live when it returns.
+func subscribed(t *testing.T, base, user, room, query string) *gqlWS {
+	t.Helper()
+	c := dialGQL(t, base, map[string]string{"userId": user, "name": user})
+	c.next("connection_ack", "")
+	c.subscribe("s", query)
+	inRoom(t, base, "", room, user)
+	return c
+}
+
 func TestGraphQLSubscriptionsWithSocketIOUser(t *testing.T) {
 	t.Parallel()
 	_, ts := start(t, server.Config{})
-	gql := dialGQL(t, ts.URL, map[string]string{"userId": "gina", "name": "Gina"})
+	gina := dialGQL(t, ts.URL, map[string]string{"userId": "gina", "name": "Gina"})
 	var who struct {
 		UserID   string `json:"userId"`
 		Protocol int    `json:"protocol"`
 	}
-	if m := gql.next("connection_ack", ""); json.Unmarshal(m.Payload, &who) != nil || who.UserID != "gina" || who.Protocol != events.ContractVersion {
+	if m := gina.next("connection_ack", ""); json.Unmarshal(m.Payload, &who) != nil || who.UserID != "gina" || who.Protocol != events.ContractVersion {
 		t.Fatalf("connection_ack %s", m.Payload)
 	}
-	gql.subscribe("m", `subscription { newChatMessage(room: "lobby") { id content sender { id } } }`)
-	gql.subscribe("j", `subscription { userJoined(room: "lobby") { room user { id name } } }`)
-	gql.subscribe("l", `subscription { userLeft(room: "lobby") { user { id } } }`)
-	// The subscriptions joined the room: a socket.io user sees gina there.
+	gina.subscribe("m", `subscription { newChatMessage(room: "lobby") { id content sender { id } } }`)
+	inRoom(t, ts.URL, "", "lobby", "gina")
+	jay := subscribed(t, ts.URL, "jay", "lobby", `subscription { userJoined(room: "lobby") { room user { id name } } }`)
+	lee := subscribed(t, ts.URL, "lee", "lobby", `subscription { userLeft(room: "lobby") { user { id } } }`)
+
+	// The subscriptions joined the room: a socket.io user sees them there.
 	bob := mustDial(t, ts.URL, "/chat", map[string]string{"userId": "bob", "name": "Bob"})
 	var res events.JoinRoomResult
 	bob.callInto("joinRoom", map[string]string{"room": "lobby"}, &res)
-	if len(res.Members) != 2 || res.Members[0].ID != "bob" || res.Members[1].ID != "gina" {
+	if len(res.Members) != 4 || res.Members[1].ID != "gina" {
 		t.Fatalf("members %+v", res.Members)
 	}
 	var joined struct {
 		UserJoined events.RoomUser `json:"userJoined"`
 	}
-	if gql.data("j", &joined); joined.UserJoined.User.ID != "bob" || joined.UserJoined.Room != "lobby" {
+	for joined.UserJoined.User.ID != "bob" { // lee's join came first
+		jay.data("s", &joined)
+	}
+	if joined.UserJoined.Room != "lobby" || joined.UserJoined.User.Name != "Bob" {
 		t.Fatalf("userJoined %+v", joined)
 	}
 
@@ -290,12 +356,12 @@ func TestGraphQLSubscriptionsWithSocketIOUser(t *testing.T) {
 	var msg struct {
 		NewChatMessage events.ChatMessage `json:"newChatMessage"`
 	}
-	if gql.data("m", &msg); msg.NewChatMessage.Content != "hi from socket.io" || msg.NewChatMessage.Sender.ID != "bob" {
+	if gina.data("m", &msg); msg.NewChatMessage.Content != "hi from socket.io" || msg.NewChatMessage.Sender.ID != "bob" {
 		t.Fatalf("newChatMessage %+v", msg)
 	}
 	// A mutation over the socket -> socket.io
 	p, _ := json.Marshal(map[string]any{"query": sendMutation, "variables": map[string]any{"room": "lobby", "content": "hi from graphql"}})
-	gql.send(gqlMessage{ID: "s", Type: "subscribe", Payload: p})
+	gina.send(gqlMessage{ID: "send", Type: "subscribe", Payload: p})
 	var got events.ChatMessage
 	bob.next(waitCtx(t), "newChatMessage", &got)
 	if got.Content != "hi from graphql" || got.Sender.ID != "gina" {
@@ -306,20 +372,20 @@ func TestGraphQLSubscriptionsWithSocketIOUser(t *testing.T) {
 	var left struct {
 		UserLeft events.RoomUser `json:"userLeft"`
 	}
-	if gql.data("l", &left); left.UserLeft.User.ID != "bob" {
+	if lee.data("s", &left); left.UserLeft.User.ID != "bob" {
 		t.Fatalf("userLeft %+v", left)
 	}
 
 	// A room the user may not join is refused with the contract's code
 	// (a result with errors, as gqlgen answers a failed subscription
 	// resolver), and the subscription completes.
-	gql.subscribe("bad", `subscription { newChatMessage(room: "no spaces") { id } }`)
-	m := gql.next("next", "bad")
+	gina.subscribe("bad", `subscription { newChatMessage(room: "no spaces") { id } }`)
+	m := gina.next("next", "bad")
 	var r gqlResponse
 	if json.Unmarshal(m.Payload, &r) != nil || r.code(t) != events.CodeBadRequest {
 		t.Fatalf("error %s", m.Payload)
 	}
-	gql.next("complete", "bad")
+	gina.next("complete", "bad")
 }
 
 func TestGraphQLStatus(t *testing.T) {
@@ -378,5 +444,92 @@ func TestGraphQLRefusedToken(t *testing.T) {
 	}
 	if m := good.next("connection_ack", ""); json.Unmarshal(m.Payload, &who) != nil || who.UserID != "dave" {
 		t.Fatalf("connection_ack %s", m.Payload)
+	}
+}
+
+func TestGraphQLRoomRefcount(t *testing.T) {
+	t.Parallel()
+	_, ts := start(t, server.Config{JWTSecret: secret, PrivateRooms: []string{"private:*"}})
+	tok := hs256(t, secret, claims("gina", time.Hour, nil))
+	gql := dialGQL(t, ts.URL, map[string]string{"token": tok})
+	gql.next("connection_ack", "")
+	bob := mustDial(t, ts.URL, "/chat", tokenAuth(hs256(t, secret, claims("bob", time.Hour, nil))))
+	bob.call("joinRoom", map[string]string{"room": "lobby"})
+	carl := mustDial(t, ts.URL, "/chat", tokenAuth(hs256(t, secret, claims("carl", time.Hour, nil))))
+
+	// Two subscriptions of one room: one join, and the room is left only
+	// when the second ends.
+	gql.subscribe("a", `subscription { newChatMessage(room: "lobby") { id } }`)
+	inRoom(t, ts.URL, tok, "lobby", "gina")
+	var joined events.RoomUser
+	bob.next(waitCtx(t), "userJoined", &joined)
+	if joined.User.ID != "gina" {
+		t.Fatalf("userJoined %+v", joined)
+	}
+	gql.subscribe("b", `subscription { userLeft(room: "lobby") { user { id } } }`)
+	// b is live once it sees carl leave: carl joins and leaves until it
+	// does (a second subscription of a room sends nothing the client sees).
+	var left struct {
+		UserLeft events.RoomUser `json:"userLeft"`
+	}
+	carlLeaves := func() {
+		carl.call("joinRoom", map[string]string{"room": "lobby"})
+		carl.call("leaveRoom", map[string]string{"room": "lobby"})
+	}
+	ctx := waitCtx(t)
+	for ready := false; !ready; {
+		carlLeaves()
+		select {
+		case m := <-gql.msgs:
+			if m.ID != "b" || m.Type != "next" {
+				t.Fatalf("unexpected %+v", m)
+			}
+			ready = true
+		default:
+			if ctx.Err() != nil {
+				t.Fatal("subscription b never saw carl leave")
+			}
+		}
+	}
+	gql.send(gqlMessage{ID: "a", Type: "complete"})
+	// Still in the room after a ended: b receives carl's next leave.
+	carlLeaves()
+	for left.UserLeft.User.ID != "carl" {
+		gql.data("b", &left)
+	}
+	gql.send(gqlMessage{ID: "b", Type: "complete"})
+	var gone events.RoomUser
+	for gone.User.ID != "gina" { // carl's leaves came first
+		bob.next(waitCtx(t), "userLeft", &gone)
+	}
+
+	// A private room needs the token's claim, as joinRoom does.
+	gql.subscribe("p", `subscription { userJoined(room: "private:x") { room } }`)
+	var r gqlResponse
+	if m := gql.next("next", "p"); json.Unmarshal(m.Payload, &r) != nil || r.code(t) != events.CodeForbidden {
+		t.Fatalf("private room: %s", m.Payload)
+	}
+	gql.subscribe("s", `subscription { status(rooms: ["private:x"]) { userId } }`)
+	if m := gql.next("next", "s"); json.Unmarshal(m.Payload, &r) != nil || r.code(t) != events.CodeForbidden {
+		t.Fatalf("status of a private room: %s", m.Payload)
+	}
+}
+
+func TestGraphQLDevTokenPosts(t *testing.T) {
+	t.Parallel()
+	_, ts := start(t, server.Config{})
+	_, body, _ := do(t, http.MethodGet, ts.URL+"/api/dev/token?name=Dora", "", "")
+	var dt struct {
+		Token string `json:"token"`
+	}
+	if err := json.Unmarshal([]byte(body), &dt); err != nil {
+		t.Fatal(err)
+	}
+	_, r := gqlPost(t, ts.URL, dt.Token, sendMutation, map[string]any{"room": "lobby", "content": "hi"})
+	var sent struct {
+		SendMessage events.ChatMessage `json:"sendMessage"`
+	}
+	if len(r.Errors) > 0 || json.Unmarshal(r.Data, &sent) != nil || sent.SendMessage.Sender != (events.UserRef{ID: "dora", Name: "Dora"}) {
+		t.Fatalf("sendMessage with a dev token: %+v %s", r.Errors, r.Data)
 	}
 }

@@ -232,24 +232,31 @@ describe("graphql-ws subscriptions next to socket.io users", () => {
   });
 
   it("userJoined and userLeft follow a socket.io user", async () => {
+    // One subscription per connection: a connection's second subscription
+    // of a room joins nothing, so nothing would tell when it is live.
     const room = uid("room");
-    const ginaID = uid("gina");
-    const gina = await gqlUser(ginaID);
+    const jayID = uid("jay");
+    const leeID = uid("lee");
     const bobID = uid("bob");
+    const jay = await gqlUser(jayID);
     const joins = new Feed<{ userJoined: { room: string; user: { id: string } } }>(
-      gina,
+      jay,
       `subscription($room: String!) { userJoined(room: $room) { room user { id name } } }`,
       { room },
     );
+    await inRoom(jay, room, jayID);
+    const lee = await gqlUser(leeID);
     const leaves = new Feed<{ userLeft: { room: string; user: { id: string } } }>(
-      gina,
+      lee,
       `subscription($room: String!) { userLeft(room: $room) { room user { id } } }`,
       { room },
     );
+    await inRoom(lee, room, leeID);
     const bob = await socketUser(bobID);
-    await inRoom(gina, room, ginaID);
     await ack(bob, "joinRoom", { room });
-    const j = (await joins.data("userJoined")).userJoined;
+    let j = (await joins.data("userJoined")).userJoined;
+    assert.deepEqual([j.room, j.user.id], [room, leeID]);
+    j = (await joins.data("userJoined")).userJoined;
     assert.deepEqual([j.room, j.user.id], [room, bobID]);
     await ack(bob, "leaveRoom", { room });
     const l = (await leaves.data("userLeft")).userLeft;

@@ -304,7 +304,10 @@ func (l *link) Send(f *engineio.Frame) error {
 		ch := l.acks[p.ID]
 		l.mu.Unlock()
 		if ch != nil {
-			ch <- ack{args[0]} // buffered, one ack per id
+			select {
+			case ch <- ack{args[0]}: // buffered for the one ack of the id
+			default: // a second ack for one id: the first stands
+			}
 		}
 	case socketio.PacketConnectError:
 		l.refused(p.Data)
