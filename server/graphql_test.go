@@ -123,6 +123,7 @@ func TestGraphQLQueriesAndMutations(t *testing.T) {
 		{"setStatus over HTTP", tok, `mutation { setStatus(status: away) { status } }`, nil, http.StatusOK, events.CodeBadRequest},
 		{"not GraphQL", tok, `{ messages(`, nil, http.StatusUnprocessableEntity, events.CodeBadRequest},
 		{"unknown field", tok, `{ nothing }`, nil, http.StatusUnprocessableEntity, events.CodeBadRequest},
+		{"too complex", tok, `{ messages(room: "lobby") {` + aliases("hasMore", 1000) + "} }", nil, http.StatusOK, events.CodeBadRequest},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			status, r := gqlPost(t, ts.URL, c.token, c.query, c.vars)
@@ -131,6 +132,15 @@ func TestGraphQLQueriesAndMutations(t *testing.T) {
 			}
 		})
 	}
+}
+
+// aliases selects field n times under distinct aliases.
+func aliases(field string, n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, " a%d: %s", i, field)
+	}
+	return b.String()
 }
 
 func TestGraphQLDevMode(t *testing.T) {
@@ -512,6 +522,18 @@ func TestGraphQLRoomRefcount(t *testing.T) {
 	gql.subscribe("s", `subscription { status(rooms: ["private:x"]) { userId } }`)
 	if m := gql.next("next", "s"); json.Unmarshal(m.Payload, &r) != nil || r.code(t) != events.CodeForbidden {
 		t.Fatalf("status of a private room: %s", m.Payload)
+	}
+
+	// At most 100 subscriptions per connection: each status subscription
+	// answers its snapshot once live; the 101st is refused.
+	for i := range 100 {
+		id := fmt.Sprintf("w%d", i)
+		gql.subscribe(id, `subscription { status(userIds: ["bob"]) { userId } }`)
+		gql.next("next", id)
+	}
+	gql.subscribe("over", `subscription { status(userIds: ["bob"]) { userId } }`)
+	if m := gql.next("next", "over"); json.Unmarshal(m.Payload, &r) != nil || r.code(t) != events.CodeForbidden {
+		t.Fatalf("subscription 101: %s", m.Payload)
 	}
 }
 

@@ -58,6 +58,17 @@
 // so that each subscription gets exactly its users and rooms; presence is
 // exactly as cluster-wide as the core's presence (and /presence) is.
 //
+// # Limits
+//
+// Besides the limits of the namespaces and the core: a WebSocket
+// connection may have Config.MaxSubscriptions subscriptions at once (100;
+// one more fails with forbidden), an operation's complexity is bounded by
+// Config.MaxComplexity (1000 selected fields, aliases included), and an
+// HTTP body by Config.MaxBody. Queries and sendMessage call the core
+// directly, so the per-socket rate limits do not apply to them (as to the
+// HTTP API); setStatus, joins and leaves go through the sockets, so they
+// do.
+//
 // # Concurrency
 //
 // gqlgen runs each WebSocket connection in its ServeHTTP call and each

@@ -58,6 +58,13 @@ type Config struct {
 	// InitTimeout bounds the wait for connection_init and for the
 	// connection's namespaces to accept it. Default 10s.
 	InitTimeout time.Duration
+	// MaxSubscriptions is how many subscriptions one WebSocket connection
+	// may have at once; one more fails with forbidden. Default 100.
+	MaxSubscriptions int
+	// MaxComplexity bounds an operation's complexity (gqlgen's count of
+	// the fields it selects, aliases included); a larger one fails with
+	// bad_request. Default 1000.
+	MaxComplexity int
 	// Logger receives internal errors; nil discards them.
 	Logger *slog.Logger
 }
@@ -102,6 +109,12 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.InitTimeout <= 0 {
 		cfg.InitTimeout = 10 * time.Second
 	}
+	if cfg.MaxSubscriptions <= 0 {
+		cfg.MaxSubscriptions = 100
+	}
+	if cfg.MaxComplexity <= 0 {
+		cfg.MaxComplexity = 1000
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -128,7 +141,7 @@ func New(cfg Config) (*Handler, error) {
 	srv.AddTransport(transport.POST{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.Use(extension.Introspection{}) // the schema is the published contract
-	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](100)})
+	srv.Use(extension.FixedComplexityLimit(cfg.MaxComplexity))
 	srv.SetErrorPresenter(h.present)
 	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
 		h.cfg.Logger.Error("graphql: panic in a resolver", "panic", p)

@@ -55,6 +55,7 @@ type link struct {
 	acks      map[int64]chan ack // waiting calls, by ack id
 	nextSub   int64
 	subs      map[int64]*listener
+	active    int // subscriptions, within Config.MaxSubscriptions
 	closeWhy  string
 	closedFin bool
 }
@@ -188,6 +189,24 @@ func (l *link) call(ctx context.Context, ns events.Namespace, event string, payl
 	case <-l.done:
 		return nil, errLinkClosed
 	}
+}
+
+// acquire counts one more subscription, or fails with forbidden when the
+// connection has Config.MaxSubscriptions; release uncounts it.
+func (l *link) acquire() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.active >= l.h.cfg.MaxSubscriptions {
+		return events.Errorf(events.CodeForbidden, "a connection may have at most %d subscriptions", l.h.cfg.MaxSubscriptions)
+	}
+	l.active++
+	return nil
+}
+
+func (l *link) release() {
+	l.mu.Lock()
+	l.active--
+	l.mu.Unlock()
 }
 
 // listen registers a listener and returns the function that removes it.

@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/parley-rt/parley/core"
+	"github.com/parley-rt/parley/engineio"
 	"github.com/parley-rt/parley/events"
 	"github.com/parley-rt/parley/internal/auth"
 	"github.com/parley-rt/parley/internal/graphql/schema"
@@ -151,6 +152,9 @@ func roomSubscription[P any, M any](ctx context.Context, h *Handler, room, event
 	if err := core.CheckRoom(room); err != nil {
 		return nil, err
 	}
+	if err := l.acquire(); err != nil {
+		return nil, err
+	}
 	ch := make(chan *M, h.cfg.MaxQueue)
 	var mu sync.Mutex // guards closed against deliver
 	closed := false
@@ -173,11 +177,13 @@ func roomSubscription[P any, M any](ctx context.Context, h *Handler, room, event
 	}})
 	if err := l.join(ctx, room); err != nil {
 		remove()
+		l.release()
 		return nil, err
 	}
 	h.wg.Add(1)
 	go func() { // owned by the Handler: ends with the subscription
 		defer h.wg.Done()
+		defer l.release()
 		<-ctx.Done()
 		remove()
 		mu.Lock()
@@ -198,13 +204,23 @@ func (r *subscriptionResolver) Status(ctx context.Context, userIDs, rooms []stri
 	if err != nil {
 		return nil, err
 	}
-	if linkOf(ctx) == nil {
+	l := linkOf(ctx)
+	if l == nil {
 		return nil, events.NewError(events.CodeBadRequest, "subscriptions need the WebSocket transport")
 	}
 	req := events.WatchRequest{UserIDs: userIDs, Rooms: rooms}
 	if err := req.Validate(); err != nil {
 		return nil, err
 	}
+	if err := l.acquire(); err != nil {
+		return nil, err
+	}
+	acquired := true
+	defer func() {
+		if acquired {
+			l.release()
+		}
+	}()
 	// Deliveries that come before the snapshot is queued wait in pending:
 	// each one is newer than the snapshot, so it must follow it.
 	var (
@@ -227,7 +243,7 @@ func (r *subscriptionResolver) Status(ctx context.Context, userIDs, rooms []stri
 			case ch <- presenceState(st):
 			default:
 				slow = true
-				go linkOf(ctx).closeWith("slow consumer")
+				go l.closeWith(engineio.ReasonTransportError) // a slow consumer
 			}
 		}
 	})
@@ -249,9 +265,11 @@ func (r *subscriptionResolver) Status(ctx context.Context, userIDs, rooms []stri
 	}
 	pending = nil
 	mu.Unlock()
+	acquired = false // the goroutine releases it
 	h.wg.Add(1)
 	go func() { // owned by the Handler: ends with the subscription
 		defer h.wg.Done()
+		defer l.release()
 		<-ctx.Done()
 		w.Close()
 		mu.Lock()
