@@ -555,3 +555,28 @@ func TestGraphQLDevTokenPosts(t *testing.T) {
 		t.Fatalf("sendMessage with a dev token: %+v %s", r.Errors, r.Data)
 	}
 }
+
+func TestGraphQLShutdownClosesConnections(t *testing.T) {
+	t.Parallel()
+	srv, ts := start(t, server.Config{})
+	gql := dialGQL(t, ts.URL, map[string]string{"userId": "sam", "name": "Sam"})
+	gql.next("connection_ack", "")
+	gql.subscribe("st", `subscription { status(userIds: ["sam"]) { userId } }`)
+	gql.next("next", "st") // live
+	if err := srv.Shutdown(waitCtx(t)); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	for {
+		m, err := gql.read()
+		if err != nil {
+			var ce wsutil.ClosedError
+			if !errors.As(err, &ce) || ce.Code != ws.StatusNormalClosure {
+				t.Fatalf("after Shutdown: %v, want a close frame 1000", err)
+			}
+			return
+		}
+		if m.Type == "connection_ack" {
+			t.Fatalf("unexpected %+v", m)
+		}
+	}
+}
