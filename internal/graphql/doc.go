@@ -73,10 +73,11 @@
 //
 // gqlgen runs each WebSocket connection in its ServeHTTP call and each
 // operation on its own goroutine. Handler owns one goroutine per
-// connection (it closes the link when the connection's context ends) and
-// one per subscription (it ends the subscription's listener or watch, and
-// leaves the room); Close closes every connection (gqlgen closes the
-// WebSocket with 1000) and waits for them.
+// connection, which closes the link when the connection's context ends
+// and then waits for the link's goroutines: one per subscription, which
+// ends the subscription's listener or watch and leaves the room. Close
+// closes every connection (gqlgen closes the WebSocket with 1000) and
+// waits for them.
 // Deliveries never block: each subscription has a queue of
 // Config.MaxQueue events, and a connection with a full queue is closed as
 // a slow consumer. Lock order: link.roomMu, then link.inMu, then link.mu

@@ -79,7 +79,7 @@ type Handler struct {
 	mu      sync.Mutex
 	links   map[string]*link // by link id
 	closing bool
-	wg      sync.WaitGroup // the links' watchers and subscriptions
+	wg      sync.WaitGroup // one per link: its watcher, which waits for the link's subscriptions
 }
 
 // New validates cfg, fills its defaults and returns the handler. It
@@ -276,7 +276,7 @@ func (h *Handler) init(ctx context.Context, payload transport.InitPayload) (cont
 	go func() { // owned by the Handler: ends with the connection
 		defer h.wg.Done()
 		<-ended
-		l.closeWith(socketio.ReasonClientNamespaceDisconnect)
+		l.finish(socketio.ReasonClientNamespaceDisconnect)
 		h.mu.Lock()
 		delete(h.links, l.id)
 		h.mu.Unlock()

@@ -56,6 +56,10 @@ type link struct {
 	nextSub   int64
 	subs      map[int64]*listener
 	active    int // subscriptions, within Config.MaxSubscriptions
+	// subs' goroutines: spawn adds one only while !sealed, so that
+	// finish's Wait never races an Add.
+	subWG     sync.WaitGroup
+	sealed    bool
 	closeWhy  string
 	closedFin bool
 }
@@ -207,6 +211,32 @@ func (l *link) release() {
 	l.mu.Lock()
 	l.active--
 	l.mu.Unlock()
+}
+
+// spawn runs f on a goroutine owned by the link (a subscription's end),
+// unless the link has finished; it reports whether it did.
+func (l *link) spawn(f func()) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.sealed {
+		return false
+	}
+	l.subWG.Add(1)
+	go func() {
+		defer l.subWG.Done()
+		f()
+	}()
+	return true
+}
+
+// finish closes the link and waits for its subscriptions' goroutines
+// (their contexts end with the connection's).
+func (l *link) finish(reason string) {
+	l.closeWith(reason)
+	l.mu.Lock()
+	l.sealed = true
+	l.mu.Unlock()
+	l.subWG.Wait()
 }
 
 // listen registers a listener and returns the function that removes it.

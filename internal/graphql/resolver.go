@@ -180,22 +180,26 @@ func roomSubscription[P any, M any](ctx context.Context, h *Handler, room, event
 		l.release()
 		return nil, err
 	}
-	h.wg.Add(1)
-	go func() { // owned by the Handler: ends with the subscription
-		defer h.wg.Done()
-		defer l.release()
-		<-ctx.Done()
+	end := func() {
 		remove()
 		mu.Lock()
 		closed = true
 		close(ch)
 		mu.Unlock()
+		l.release()
+	}
+	if !l.spawn(func() {
+		<-ctx.Done()
+		end()
 		select {
 		case <-l.done: // the client left every room as it closed
 		default:
 			l.leave(room)
 		}
-	}()
+	}) {
+		end()
+		return nil, errLinkClosed
+	}
 	return ch, nil
 }
 
@@ -265,18 +269,19 @@ func (r *subscriptionResolver) Status(ctx context.Context, userIDs, rooms []stri
 	}
 	pending = nil
 	mu.Unlock()
-	acquired = false // the goroutine releases it
-	h.wg.Add(1)
-	go func() { // owned by the Handler: ends with the subscription
-		defer h.wg.Done()
-		defer l.release()
-		<-ctx.Done()
+	acquired = false // end releases it
+	end := func() {
 		w.Close()
 		mu.Lock()
 		closed = true
 		close(ch)
 		mu.Unlock()
-	}()
+		l.release()
+	}
+	if !l.spawn(func() { <-ctx.Done(); end() }) {
+		end()
+		return nil, errLinkClosed
+	}
 	return ch, nil
 }
 
