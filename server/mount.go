@@ -10,6 +10,7 @@ import (
 	"github.com/parley-rt/parley/internal/admin"
 	"github.com/parley-rt/parley/internal/asyncapi"
 	"github.com/parley-rt/parley/internal/auth"
+	"github.com/parley-rt/parley/internal/graphql"
 	"github.com/parley-rt/parley/internal/httpapi"
 	"github.com/parley-rt/parley/internal/sse"
 	"github.com/parley-rt/parley/internal/telemetry"
@@ -119,6 +120,15 @@ func (s *Server) mount() error {
 		return err
 	}
 	s.closer = append(s.closer, ws.Close)
+	gql, err := graphql.New(graphql.Config{
+		Chat: ch, Presence: p, Verifier: v, IO: s.io, AllowOrigin: s.allowOrigin,
+		MaxBody: cfg.MaxHTTPBufferSize, PingInterval: cfg.PingInterval, Logger: cfg.Logger,
+	})
+	if err != nil {
+		return err
+	}
+	s.graphql = gql
+	s.closer = append(s.closer, gql.Close)
 
 	chatSIO := s.io.Of(string(events.Chat))
 	telemetry.LogConnections(chatSIO, cfg.Logger)

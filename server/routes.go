@@ -9,6 +9,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/parley-rt/parley/internal/graphql"
 	"github.com/parley-rt/parley/internal/httpapi"
 )
 
@@ -24,7 +25,11 @@ func (s *Server) routes() *gin.Engine {
 		r.GET("/metrics", gin.WrapH(s.metrics.Handler()))
 	}
 	r.Any("/socket.io/*path", gin.WrapH(s.io))
-	r.GET("/ws", gin.WrapH(s.ws)) // plain WebSocket, JSON frames (internal/wsapi)
+	r.GET("/ws", gin.WrapH(s.ws))                   // plain WebSocket, JSON frames (internal/wsapi)
+	r.Any("/graphql", s.cors, gin.WrapH(s.graphql)) // GraphQL over HTTP and graphql-transport-ws (internal/graphql)
+	if s.verifier.Dev() {
+		r.GET("/graphiql", gin.WrapH(graphql.GraphiQL("/graphql")))
+	}
 	r.GET("/asyncapi.json", func(c *gin.Context) {
 		c.Header("Cache-Control", "no-cache")
 		c.Data(http.StatusOK, "application/json", s.asyncapi)

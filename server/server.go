@@ -14,6 +14,7 @@ import (
 	"github.com/parley-rt/parley/engineio"
 	"github.com/parley-rt/parley/internal/auth"
 	"github.com/parley-rt/parley/internal/forward"
+	"github.com/parley-rt/parley/internal/graphql"
 	"github.com/parley-rt/parley/internal/httpapi"
 	"github.com/parley-rt/parley/internal/sse"
 	"github.com/parley-rt/parley/internal/telemetry"
@@ -28,6 +29,7 @@ type Server struct {
 	cfg      Config
 	io       *socketio.Server
 	ws       *wsapi.Handler
+	graphql  *graphql.Handler
 	asyncapi []byte // the contract's AsyncAPI document, served at /asyncapi.json
 	router   *gin.Engine
 	verifier *auth.Verifier
