@@ -120,7 +120,7 @@ func TestGraphQLQueriesAndMutations(t *testing.T) {
 		{"unknown cursor", tok, `{ messages(room: "lobby", before: "nope") { hasMore } }`, nil, http.StatusOK, events.CodeNotFound},
 		{"empty content", tok, sendMutation, map[string]any{"room": "lobby", "content": "  "}, http.StatusOK, events.CodeBadRequest},
 		{"clientMsgId reused in another room", tok, sendMutation, map[string]any{"room": "other", "content": "x", "id": "c1"}, http.StatusOK, events.CodeConflict},
-		{"setStatus over HTTP", tok, `mutation { setStatus(status: away) { status } }`, nil, http.StatusOK, events.CodeBadRequest},
+		{"setStatus over HTTP without a connection", tok, `mutation { setStatus(status: away) { status } }`, nil, http.StatusOK, events.CodeNotFound},
 		{"not GraphQL", tok, `{ messages(`, nil, http.StatusUnprocessableEntity, events.CodeBadRequest},
 		{"unknown field", tok, `{ nothing }`, nil, http.StatusUnprocessableEntity, events.CodeBadRequest},
 		{"too complex", tok, `{ messages(room: "lobby") {` + aliases("hasMore", 1000) + "} }", nil, http.StatusOK, events.CodeBadRequest},
@@ -131,6 +131,29 @@ func TestGraphQLQueriesAndMutations(t *testing.T) {
 				t.Fatalf("got %d %q (%s), want %d %q", status, got, r.Errors[0].Message, c.status, c.want)
 			}
 		})
+	}
+}
+
+// TestGraphQLSetStatusOverHTTP: over HTTP, setStatus sets the status of
+// the caller's connections elsewhere (here a /presence socket).
+func TestGraphQLSetStatusOverHTTP(t *testing.T) {
+	t.Parallel()
+	_, ts := start(t, server.Config{JWTSecret: secret})
+	tok := hs256(t, secret, claims("gus", time.Hour, nil))
+	sock := mustDial(t, ts.URL, "/presence", tokenAuth(tok))
+	defer sock.close()
+	_, r := gqlPost(t, ts.URL, tok, `mutation { setStatus(status: busy) { userId status isOnline } }`, nil)
+	var got struct {
+		SetStatus events.PresenceState `json:"setStatus"`
+	}
+	if len(r.Errors) > 0 || json.Unmarshal(r.Data, &got) != nil || got.SetStatus.UserID != "gus" ||
+		got.SetStatus.Status != events.StatusBusy || !got.SetStatus.IsOnline {
+		t.Fatalf("setStatus over HTTP: %+v %s", r.Errors, r.Data)
+	}
+	// The socket's own user hears of it, as of a setStatus it sent.
+	var st events.PresenceState
+	for st.Status != events.StatusBusy {
+		sock.next(waitCtx(t), "status", &st)
 	}
 }
 

@@ -40,9 +40,11 @@
 // the room policy (Chat.Authorize: a room must be one the user may join);
 // presence is the snapshot of a Watch that lives for the request
 // (Watch.Subscribe: the same checks and limits as the subscribe event).
-// setStatus belongs to a connected user, so it needs the WebSocket: it is
-// the setStatus event of the connection's /presence socket (the same
-// handler and rate limit); over HTTP it fails with bad_request.
+// setStatus belongs to a connected user: over the WebSocket it is the
+// setStatus event of the connection's /presence socket (the same handler
+// and rate limit); over HTTP it sets the status of the user's connections
+// elsewhere (core.Presence.SetStatus), and fails with not_found when the
+// user has none.
 //
 // Each WebSocket connection is attached to the Socket.IO server as one
 // client (socketio.Server.Attach), exactly as /ws connections are: it has

@@ -114,8 +114,10 @@ func (r *mutationResolver) SendMessage(ctx context.Context, room, content string
 func (r *mutationResolver) SetStatus(ctx context.Context, status schema.UserStatus) (*schema.PresenceState, error) {
 	l := linkOf(ctx)
 	if l == nil {
-		return nil, events.NewError(events.CodeBadRequest,
-			"setStatus needs a connection: send it over the WebSocket (graphql-transport-ws) on /graphql")
+		// Over HTTP there is no connection of this request's own: the
+		// status is that of the user's connections elsewhere (a socket.io
+		// tab, another WebSocket), as a setStatus on any of them would set.
+		return (*resolver)(r).setStatusHTTP(ctx, events.UserStatus(status))
 	}
 	data, err := l.call(ctx, events.Presence, events.SetStatus.Name(), events.SetStatusRequest{Status: events.UserStatus(status)})
 	if err != nil {
@@ -313,4 +315,27 @@ func presenceState(st events.PresenceState) *schema.PresenceState {
 		UserID: st.UserID, Name: st.Name, IsOnline: st.IsOnline, Status: schema.PresenceStatus(st.Status),
 		LastSeen: st.LastSeen, Connections: st.Connections,
 	}
+}
+
+// setStatusHTTP sets the caller's status when the user has a connection
+// (the status belongs to connected users: an offline user is "offline");
+// not_found when it has none.
+func (r *resolver) setStatusHTTP(ctx context.Context, status events.UserStatus) (*schema.PresenceState, error) {
+	id, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if id.Anonymous {
+		return nil, events.NewError(events.CodeUnauthorized, "setStatus needs a token (in dev mode: GET /api/dev/token)")
+	}
+	req := events.SetStatusRequest{Status: status}
+	if err := req.Validate(); err != nil {
+		return nil, err
+	}
+	st, err := r.h.cfg.Presence.SetStatus(id.User.ID, status)
+	if err != nil {
+		return nil, events.NewError(events.CodeNotFound,
+			"setStatus sets the status of a connected user, and this user has no connection: connect first (a socket, or this endpoint's WebSocket)")
+	}
+	return presenceState(st), nil
 }
