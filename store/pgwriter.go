@@ -23,11 +23,12 @@ import (
 // greater ones. The counter part of an id restarts at 0 in every new
 // millisecond of the database's clock; when the clock stands still or steps
 // back, the last millisecond is kept and the counter goes on (carrying into
-// the millisecond should it ever reach 2^42). A message's timestamp is its
-// id's millisecond, so timestamps never go back in id order either: the
-// clock_timestamp() of "now" is read before the UPDATE waits for the row
-// lock, so a transaction that waited would otherwise stamp a later id with
-// an earlier time.
+// the millisecond should it ever reach 2^42). A message's timestamp is the
+// database's time read once the row lock is held, or its id's millisecond
+// when that is earlier (a clock that stepped back): so timestamps never go
+// back in id order, and are never in the future. (The time of "now" is
+// read before the UPDATE waits for the lock; stamping with it made a
+// transaction that waited give a later id an earlier time.)
 const pgAppend = `WITH now AS (
 	SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint AS ms
 ), clock AS (
@@ -38,9 +39,11 @@ const pgAppend = `WITH now AS (
 		seq = CASE WHEN now.ms > c.ms OR c.seq + $6::bigint >= 4398046511104 THEN $6::bigint - 1
 			ELSE c.seq + $6::bigint END
 	FROM now
-	RETURNING c.ms, c.seq - $6::bigint + 1 AS first
+	RETURNING c.ms, c.seq - $6::bigint + 1 AS first,
+		-- read again now that the row lock is held (see the comment above)
+		floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint AS locked_ms
 ), input AS MATERIALIZED (
-	SELECT t.ord, parley_uuid7(clock.ms, clock.first + t.ord - 1) AS id, clock.ms AS ts,
+	SELECT t.ord, parley_uuid7(clock.ms, clock.first + t.ord - 1) AS id, least(clock.ms, clock.locked_ms) AS ts,
 		t.room, t.sender_id, t.sender_name, t.content, nullif(t.client_msg_id, '') AS client_msg_id
 	FROM clock, unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
 		WITH ORDINALITY AS t(room, sender_id, sender_name, content, client_msg_id, ord)
