@@ -101,6 +101,7 @@ func main() {
 	flag.StringVar(&sc.metricsAddr, "metrics-addr", "", "soak without -parley: host:port of the server's /metrics")
 	flag.StringVar(&sc.apiKey, "api-key", "", "soak without -parley: the server's --api-key (history is read over the HTTP API)")
 	flag.StringVar(&sc.logPath, "server-log", "", "soak: write the spawned server's log here")
+	flag.StringVar(&sc.heapProfile, "heap-profile", "", "soak: save the server's heap profile here once every client left")
 	flag.DurationVar(&sc.sample, "sample", time.Minute, "soak: one table row per this interval")
 	flag.DurationVar(&sc.warmup, "soak-warmup", 0, "soak: warm-up before RSS is compared (default a quarter of -duration, at most 3m)")
 	flag.DurationVar(&sc.interval, "interval", 10*time.Second, "soak: mean time between one client's messages (exponential)")
@@ -114,9 +115,22 @@ func main() {
 	flag.IntVar(&sc.maxFD, "max-fd-excess", 12, "soak: open files allowed above the baseline once every client left (SQLite's read pool may grow by 3 connections of 3 files)")
 	flag.IntVar(&sc.maxSockets, "max-socket-excess", 2, "soak: sockets allowed above the baseline once every client left")
 	flag.Float64Var(&sc.maxRSSGrowth, "max-rss-growth", 0.5, "soak: RSS growth allowed from the end of the warm-up to the peak after it (0.5 = 50 %)")
+	var maxHeapMiB float64
+	flag.Float64Var(&maxHeapMiB, "max-heap-excess", 32, "soak: MiB of live heap (after a forced GC) allowed above the baseline once every client left")
 	flag.DurationVar(&sc.settle, "settle", time.Minute, "soak: longest wait for goroutines and fds to come back after the clients left")
 	flag.Parse()
 	sc.parleyArgs = strings.Fields(parleyArgs)
+	sc.recoveryWindow = 2 * time.Minute // bin/parley's default --recovery-duration
+	for i, a := range sc.parleyArgs {
+		v, ok := strings.CutPrefix(a, "--recovery-duration=")
+		if !ok && a == "--recovery-duration" && i+1 < len(sc.parleyArgs) {
+			v, ok = sc.parleyArgs[i+1], true
+		}
+		if d, err := time.ParseDuration(v); ok && err == nil {
+			sc.recoveryWindow = max(d, 0)
+		}
+	}
+	sc.maxHeap = int64(maxHeapMiB * (1 << 20))
 	maxTimeSet := false
 	flag.Visit(func(f *flag.Flag) { maxTimeSet = maxTimeSet || f.Name == "max-time" })
 	if cfg.scenario == "soak" && !maxTimeSet {

@@ -22,6 +22,7 @@ type soakConfig struct {
 	metricsAddr  string
 	apiKey       string
 	logPath      string
+	heapProfile  string        // the server's heap profile after every client left
 	sample       time.Duration // one table row per sample
 	warmup       time.Duration // zero: a quarter of the run, at most 3 minutes
 	interval     time.Duration // mean time between one client's messages
@@ -35,7 +36,11 @@ type soakConfig struct {
 	maxFD        int     // open files allowed above the baseline after every client left
 	maxSockets   int     // sockets allowed above the baseline after every client left
 	maxRSSGrowth float64 // RSS growth allowed from the end of the warm-up to the run's peak
+	maxHeap      int64   // bytes of live heap allowed above the baseline after every client left
 	settle       time.Duration
+	// recoveryWindow is the server's --recovery-duration (from parleyArgs,
+	// else its default).
+	recoveryWindow time.Duration
 }
 
 // soakRun is the state the soak's clients share.
@@ -44,8 +49,8 @@ type soakRun struct {
 	sc    soakConfig
 	start time.Time
 
-	lat atomic.Pointer[hist] // ack latency of the current sample interval
-	all hist                 // ack latency over the run after the warm-up
+	lat  atomic.Pointer[hist] // ack latency of the current sample interval
+	all  hist                 // ack latency over the run after the warm-up
 	warm atomic.Bool
 
 	live        atomic.Int64 // connections up now
@@ -71,10 +76,11 @@ type soakRun struct {
 	codes  map[string]int64 // error codes of not-ok acks
 }
 
-func (r *soakRun) notOKCode(code string) {
+func (r *soakRun) notOKCode(code string) int64 {
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.codes[code]++
-	r.mu.Unlock()
+	return r.codes[code]
 }
 
 // soakDelivered is a newChatMessage as some client received it.
@@ -130,12 +136,15 @@ func runSoak(ctx context.Context, cfg config) (map[string]any, error) {
 	}
 	r := &soakRun{cfg: cfg, sc: sc, acked: map[string]string{}, codes: map[string]int64{}, posted: map[uint64]soakDelivered{}}
 	r.lat.Store(new(hist))
+	if err := srv.collect(ctx); err != nil {
+		return nil, fmt.Errorf("baseline: %w", err)
+	}
 	base, err := srv.read(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("baseline: %w", err)
 	}
-	log.Printf("soak: %d clients (%.0f%% polling), %d rooms, %s (warm-up %s); baseline RSS %.1f MiB, %d goroutines, %d fds (%d sockets)",
-		n, sc.pollingShare*100, cfg.rooms, d, sc.warmup, mib(base.rss), base.goroutines, base.fds, base.sockets)
+	log.Printf("soak: %d clients (%.0f%% polling), %d rooms, %s (warm-up %s); baseline RSS %.1f MiB, live heap %.1f MiB, %d goroutines, %d fds (%d sockets)",
+		n, sc.pollingShare*100, cfg.rooms, d, sc.warmup, mib(base.rss), mib(base.heap), base.goroutines, base.fds, base.sockets)
 
 	wsCfg := cfg.dialCfg(n)
 	wsCfg.transport = transportWebsocket
@@ -151,14 +160,14 @@ func runSoak(ctx context.Context, cfg config) (map[string]any, error) {
 		clients[i] = newSoakClient(r, i, dc)
 	}
 
-	// Clients start spread over the first tenth of the warm-up and run
+	// Clients start spread over the first half of the warm-up and run
 	// until stop closes; each then waits for its last ack and leaves.
 	r.start = time.Now()
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for i, c := range clients {
 		wg.Add(1)
-		delay := time.Duration(i) * (sc.warmup / 10) / time.Duration(n)
+		delay := time.Duration(i) * (sc.warmup / 2) / time.Duration(n)
 		go func() {
 			defer wg.Done()
 			if !sleepCtx(ctx, delay) {
@@ -210,7 +219,7 @@ type sample struct {
 }
 
 func gaugeJSON(g gauges) map[string]any {
-	return map[string]any{"rss": g.rss, "fds": g.fds, "sockets": g.sockets, "goroutines": g.goroutines}
+	return map[string]any{"rss": g.rss, "fds": g.fds, "sockets": g.sockets, "goroutines": g.goroutines, "heapInuse": g.heap}
 }
 
 // sampleUntil reads the server's gauges every sample interval until d has
@@ -273,7 +282,9 @@ type soakClient struct {
 	// then and received later was replayed by recovery.
 	awayFrom, awayTo time.Time
 
-	pid, sid string // of the session to recover
+	pid, sid string    // of the session to recover
+	recov    bool      // the current connection was recovered
+	since    time.Time // the current connection's CONNECT
 	seq      int
 	pending  []soakMsg // sent and not acked when the connection went away
 }
@@ -367,6 +378,7 @@ func (sc *soakClient) connect(ctx context.Context) (*client, error) {
 		sc.r.addEpoch(sc.epoch)
 	}
 	sc.sid, sc.pid = c.sid, c.pid
+	sc.recov, sc.since = recovered, time.Now()
 	sc.mu.Unlock()
 	switch {
 	case recovered:
@@ -385,6 +397,11 @@ func (sc *soakClient) connect(ctx context.Context) (*client, error) {
 			if err := sc.call(ctx, c, fmt.Appendf(nil, `["joinRoom",{"room":%q}]`, room), nil); err != nil {
 				c.close()
 				<-c.done
+				// Recovering this session would give back only the
+				// rooms joined so far: start afresh next time.
+				sc.mu.Lock()
+				sc.pid, sc.sid = "", ""
+				sc.mu.Unlock()
 				return nil, fmt.Errorf("joinRoom %s: %w", room, err)
 			}
 		}
@@ -459,7 +476,10 @@ func (sc *soakClient) post(ctx context.Context, c *client, m soakMsg, away <-cha
 		return false
 	case !res.OK || res.Data.ClientMsgID != m.cmid || res.Data.Room != m.room || res.Data.ID == "":
 		sc.r.notOK.Add(1)
-		sc.r.notOKCode(res.Error.Code)
+		if sc.r.notOKCode(res.Error.Code) <= 5 {
+			log.Printf("soak: client %d (%s, sid %s, recovered %v, connected %s ago) chatMessage %s: %s %s", sc.i, sc.dc.transport,
+				sc.sid, sc.recov, time.Since(sc.since).Round(time.Millisecond), m.cmid, res.Error.Code, res.Error.Message)
+		}
 		sc.r.noteErr("client %d chatMessage %s: ack %+v", sc.i, m.cmid, res)
 		return true // not retried: the server refused it
 	}
@@ -572,7 +592,10 @@ func (sc *soakClient) onEvent(_ *client, _ int64, args []byte) {
 		sc.r.posted[seq] = soakDelivered{room: m.Room, id: m.ID, sender: m.Sender.ID}
 	}
 	sc.r.mu.Unlock()
-	if ep == nil {
+	if ep == nil || m.Sender.ID == sc.user {
+		// Its own message reaches a socket when it was posted from an
+		// earlier connection the server had not yet seen go: only the
+		// others' messages are checked.
 		return
 	}
 	sc.mu.Lock()

@@ -196,31 +196,59 @@ func (r *soakRun) checkEpochs(k *soakCheck) {
 	}
 }
 
-// checkLeaks waits (up to -settle) for goroutines and open files to come
-// back within the bounds of the baseline after every client left.
+// checkLeaks waits (up to -settle) for goroutines, open files and the live
+// heap to come back within the bounds of the baseline after every client
+// left. The recovery store keeps the sessions and packets of its window
+// and prunes them on its next use, so the check first waits out the window
+// and has one client connect and go (the prune).
 func (r *soakRun) checkLeaks(ctx context.Context, srv *soakServer, base gauges, k *soakCheck) {
+	log.Printf("soak: waiting out the recovery window (%s), then one connection to prune it", r.sc.recoveryWindow)
+	if !sleepCtx(ctx, r.sc.recoveryWindow+time.Second) {
+		return
+	}
+	dc := r.cfg.dialCfg(1)
+	dc.transport = transportWebsocket
+	c, err := dial(ctx, dc, 0, `{"userId":"soak-prune","name":"prune"}`, handlers{})
+	if err != nil {
+		k.failf("the prune connection: %v", err)
+		return
+	}
+	c.close()
+	<-c.done
 	deadline := time.Now().Add(r.sc.settle)
 	var g gauges
-	var err error
 	for {
+		if err = srv.collect(ctx); err != nil {
+			k.failf("garbage collection after the run: %v", err)
+			return
+		}
 		if g, err = srv.read(ctx); err != nil {
 			k.failf("read gauges after the run: %v", err)
 			return
 		}
 		ok := g.goroutines <= base.goroutines+r.sc.maxGoroutine && g.fds <= base.fds+r.sc.maxFD &&
-			g.sockets <= base.sockets+r.sc.maxSockets
+			g.sockets <= base.sockets+r.sc.maxSockets && g.heap <= base.heap+r.sc.maxHeap
 		if ok || time.Now().After(deadline) || !sleepCtx(ctx, 250*time.Millisecond) {
 			break
 		}
 	}
 	k.out["final"] = gaugeJSON(g)
-	log.Printf("soak: after every client left: %d goroutines (baseline %d, +%d allowed), %d fds (baseline %d, +%d allowed), %d of them sockets (baseline %d, +%d allowed), RSS %.1f MiB",
-		g.goroutines, base.goroutines, r.sc.maxGoroutine, g.fds, base.fds, r.sc.maxFD, g.sockets, base.sockets, r.sc.maxSockets, mib(g.rss))
+	if r.sc.heapProfile != "" {
+		if err := srv.saveHeapProfile(ctx, r.sc.heapProfile); err != nil {
+			log.Printf("soak: heap profile: %v", err)
+		}
+	}
+	log.Printf("soak: after every client left: %d goroutines (baseline %d, +%d allowed), %d fds (baseline %d, +%d allowed), %d of them sockets (baseline %d, +%d allowed), live heap %.1f MiB (baseline %.1f, +%.0f allowed), RSS %.1f MiB",
+		g.goroutines, base.goroutines, r.sc.maxGoroutine, g.fds, base.fds, r.sc.maxFD, g.sockets, base.sockets, r.sc.maxSockets,
+		mib(g.heap), mib(base.heap), mib(r.sc.maxHeap), mib(g.rss))
 	if g.goroutines > base.goroutines+r.sc.maxGoroutine {
 		k.failf("goroutines did not come back: %d, baseline %d", g.goroutines, base.goroutines)
 	}
 	if g.fds > base.fds+r.sc.maxFD {
 		k.failf("open files did not come back: %d, baseline %d", g.fds, base.fds)
+	}
+	if g.heap > base.heap+r.sc.maxHeap {
+		k.failf("the live heap did not come back: %.1f MiB, baseline %.1f MiB", mib(g.heap), mib(base.heap))
 	}
 	if g.sockets > base.sockets+r.sc.maxSockets {
 		k.failf("sockets did not come back: %d, baseline %d", g.sockets, base.sockets)

@@ -150,6 +150,7 @@ type gauges struct {
 	rss        int64
 	fds        int // open files, sockets included
 	sockets    int
+	heap       int64 // go_memstats_alloc_bytes
 	goroutines int
 	cpu        time.Duration
 }
@@ -160,7 +161,7 @@ func (s *soakServer) read(ctx context.Context) (gauges, error) {
 	var err error
 	// /metrics first, so that its keep-alive connection is counted in
 	// every reading of the fds.
-	if g.goroutines, err = s.goroutines(ctx); err != nil {
+	if g.goroutines, g.heap, err = s.scrape(ctx); err != nil {
 		return g, err
 	}
 	if g.rss, err = rssBytes(s.pid); err != nil {
@@ -181,28 +182,77 @@ func (s *soakServer) read(ctx context.Context) (gauges, error) {
 	return g, err
 }
 
-// goroutines reads go_goroutines from the server's /metrics.
-func (s *soakServer) goroutines(ctx context.Context) (int, error) {
+// scrape reads go_goroutines and go_memstats_alloc_bytes from the
+// server's /metrics.
+func (s *soakServer) scrape(ctx context.Context) (goroutines int, heap int64, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.metricsAddr+"/metrics", nil)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	resp, err := s.http.Do(req)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer resp.Body.Close()
+	found := 0
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "go_goroutines "); ok {
-			n, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			if err != nil {
-				return 0, fmt.Errorf("go_goroutines %q: %w", v, err)
-			}
-			_, _ = io.Copy(io.Discard, resp.Body) // drain for keep-alive
-			return int(n), nil
+		name, v, ok := strings.Cut(sc.Text(), " ")
+		if !ok || (name != "go_goroutines" && name != "go_memstats_alloc_bytes") {
+			continue
+		}
+		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("%s %q: %w", name, v, err)
+		}
+		found++
+		if name == "go_goroutines" {
+			goroutines = int(f)
+		} else {
+			heap = int64(f)
 		}
 	}
-	return 0, errors.New("loadgen: no go_goroutines in /metrics")
+	if found != 2 {
+		return 0, 0, errors.New("loadgen: no go_goroutines or go_memstats_alloc_bytes in /metrics")
+	}
+	return goroutines, heap, sc.Err()
+}
+
+// saveHeapProfile writes the server's heap profile (after a GC) to path.
+func (s *soakServer) saveHeapProfile(ctx context.Context, path string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.metricsAddr+"/debug/pprof/heap?gc=1", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := s.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(f, resp.Body)
+	return errors.Join(err, f.Close())
+}
+
+// collect has the server run a garbage collection (pprof's heap profile
+// with gc=1), so that the next reading's heap holds live data only.
+func (s *soakServer) collect(ctx context.Context) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.metricsAddr+"/debug/pprof/heap?gc=1", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := s.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, err = io.Copy(io.Discard, resp.Body)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("loadgen: /debug/pprof/heap: %s (is --pprof on?)", resp.Status)
+	}
+	return err
 }
