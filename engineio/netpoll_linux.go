@@ -7,10 +7,11 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"io"
 	"net"
+	"os"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/gobwas/ws"
 )
@@ -19,8 +20,9 @@ import (
 // that an idle connection holds no reader goroutine (its stack, about 4
 // KiB, and its 256-byte bufio.Reader were a third of an idle connection's
 // memory). When a connection becomes readable, a goroutine is started for
-// it that reads what is there, hands every complete message to the session
-// as the reader goroutine did, and re-arms the connection before it ends.
+// it that reads it like the reader goroutine did, handing every complete
+// message to the session, until it has been quiet for pollLinger; it then
+// re-arms the connection and ends.
 // EPOLLONESHOT makes that goroutine the connection's only reader: the
 // next readiness is reported only after the re-arm. Writes are untouched
 // (the session's writer and inline writes). Other platforms, TLS and
@@ -241,77 +243,79 @@ const pollReadSize = 4096
 
 var pollBufs = sync.Pool{New: func() any { b := make([]byte, pollReadSize); return &b }}
 
-// readable reads what the connection has, delivers the complete messages
-// and re-arms the connection, or closes the session when the connection
-// failed.
+// pollLinger is how long a readiness goroutine keeps reading a
+// connection that has gone quiet before it hands it back to epoll: a busy
+// connection (an echo loop, a sender) is read as by a reader goroutine,
+// without an epoll round trip per message, and an idle one holds nothing.
+const pollLinger = 250 * time.Millisecond
+
+// readable reads the connection through Go's own poller until it has been
+// quiet for pollLinger, delivering the complete messages, then re-arms it;
+// or closes the session when the connection failed.
 func (c *pollConn) readable(srv *Server) {
 	defer srv.goroutines.done()
 	bp := pollBufs.Get().(*[]byte)
-	err := c.drain(*bp)
+	err := c.linger(*bp)
 	pollBufs.Put(bp)
+	if err == nil {
+		err = c.arm(syscall.EPOLL_CTL_MOD)
+	}
 	if err != nil {
 		c.sess.readFailed(c, bufio.NewReaderSize(c, 256), err)
 	}
 }
 
-func (c *pollConn) drain(buf []byte) error {
+// linger reads until the connection has been quiet for pollLinger (nil) or
+// fails. The read deadline moves at most every half pollLinger.
+func (c *pollConn) linger(buf []byte) error {
+	set := time.Now()
+	if err := c.TCPConn.SetReadDeadline(set.Add(pollLinger)); err != nil {
+		return err
+	}
 	for {
-		n, err := c.read(buf)
-		if err == syscall.EAGAIN {
-			return c.arm(syscall.EPOLL_CTL_MOD)
+		n, err := c.TCPConn.Read(buf)
+		if n > 0 {
+			if err := c.take(buf[:n]); err != nil {
+				return err
+			}
+			if now := time.Now(); now.Sub(set) > pollLinger/2 {
+				set = now
+				if err := c.TCPConn.SetReadDeadline(now.Add(pollLinger)); err != nil {
+					return err
+				}
+			}
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return c.TCPConn.SetReadDeadline(time.Time{})
 		}
 		if err != nil {
 			return err
-		}
-		if n == 0 {
-			return io.EOF
-		}
-		data := buf[:n]
-		inPending := len(c.pending) > 0
-		if inPending {
-			c.pending = append(c.pending, data...)
-			data = c.pending
-		}
-		used, err := c.consume(data)
-		if err != nil {
-			return err
-		}
-		rest := data[used:]
-		switch {
-		case len(rest) == 0:
-			c.pending = nil
-		case inPending:
-			c.pending = c.pending[:copy(c.pending, rest)]
-		default:
-			c.pending = bytes.Clone(rest)
-		}
-		if n < len(buf) {
-			// Drained for now: a level-triggered re-arm reports at once
-			// whatever arrived since.
-			return c.arm(syscall.EPOLL_CTL_MOD)
 		}
 	}
 }
 
-// read makes one read(2) that never waits.
-func (c *pollConn) read(buf []byte) (int, error) {
-	var n int
-	var err error
-	cerr := c.raw.Read(func(fd uintptr) bool {
-		for {
-			n, err = syscall.Read(int(fd), buf)
-			if err != syscall.EINTR {
-				return true // done, read or not: never wait here
-			}
-		}
-	})
-	if cerr != nil {
-		return 0, cerr
+// take consumes the frames completed by data (read into a pooled buffer)
+// and keeps the start of an incomplete one in pending.
+func (c *pollConn) take(data []byte) error {
+	inPending := len(c.pending) > 0
+	if inPending {
+		c.pending = append(c.pending, data...)
+		data = c.pending
 	}
-	if n < 0 {
-		n = 0
+	used, err := c.consume(data)
+	if err != nil {
+		return err
 	}
-	return n, err
+	rest := data[used:]
+	switch {
+	case len(rest) == 0:
+		c.pending = nil
+	case inPending:
+		c.pending = c.pending[:copy(c.pending, rest)]
+	default:
+		c.pending = bytes.Clone(rest)
+	}
+	return nil
 }
 
 // consume handles every complete frame at the start of data, as
