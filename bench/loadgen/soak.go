@@ -219,7 +219,7 @@ type sample struct {
 }
 
 func gaugeJSON(g gauges) map[string]any {
-	return map[string]any{"rss": g.rss, "fds": g.fds, "sockets": g.sockets, "goroutines": g.goroutines, "heapInuse": g.heap}
+	return map[string]any{"rss": g.rss, "fds": g.fds, "sockets": g.sockets, "goroutines": g.goroutines, "heapAlloc": g.heap}
 }
 
 // sampleUntil reads the server's gauges every sample interval until d has
