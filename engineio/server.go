@@ -69,6 +69,9 @@ type Server struct {
 	// registered with Track, so that Close returns only after all of them
 	// have ended.
 	goroutines inflight
+	// np watches idle WebSocket connections on Linux (netpoll_linux.go);
+	// it starts with the first one and stops in Close.
+	np netpoller
 }
 
 // New validates cfg, fills its defaults and returns a Server. It starts no
@@ -409,9 +412,11 @@ func (srv *Server) Close(ctx context.Context) error {
 			for _, s := range list {
 				s.closeNow(ReasonServerShutdown)
 			}
+			srv.np.stop()
 			return ctx.Err()
 		}
 	}
+	srv.np.stop()
 	return srv.goroutines.wait(ctx)
 }
 

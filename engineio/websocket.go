@@ -56,6 +56,9 @@ func (srv *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		sess.closeNow(ReasonTransportError)
 		return
 	}
+	if pc := srv.pollable(conn); pc != nil {
+		conn = pc
+	}
 	sess.mu.Lock()
 	sess.attachLocked(conn)
 	sess.queue = append(sess.queue, srv.openFrame(sess.id, transportWebSocket))
@@ -64,6 +67,9 @@ func (srv *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	sess.mu.Lock()
 	sess.kickLocked()
 	sess.mu.Unlock()
+	if srv.netpollRead(sess, conn, br) {
+		return // netpoll_linux.go: no reader goroutine while idle
+	}
 	// The reader runs in a fresh goroutine so that the HTTP server's
 	// per-request state (its 4 KiB buffers, the request goroutine's grown
 	// stack) is freed now rather than held for the connection's life.
@@ -112,6 +118,9 @@ func (srv *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, sess *Se
 		sess.probeClaimed = false
 		sess.mu.Unlock()
 		return
+	}
+	if pc := srv.pollable(conn); pc != nil {
+		conn = pc
 	}
 	srv.goroutines.add()
 	go srv.runUpgrade(sess, conn, br) // see serveWebSocket for why a fresh goroutine
@@ -170,6 +179,9 @@ func (srv *Server) runUpgrade(sess *Session, conn net.Conn, br *bufio.Reader) {
 		sess.mu.Unlock()
 		_ = conn.Close() // the probe failed; polling goes on
 		srv.cfg.Logger.Debug("engineio: upgrade failed", "sid", sess.id, "err", err)
+		return
+	}
+	if srv.netpollRead(sess, conn, br) {
 		return
 	}
 	err = sess.readLoop(conn, br)

@@ -30,12 +30,19 @@ func NewIndex[T comparable]() *Index[T] {
 }
 
 // Add puts member id (with value v) in its own room and in each of rooms,
-// and returns the named rooms it was not in before.
+// and returns the named rooms it was not in before. A new value for an id
+// (a recovered socket taking over from one still leaving) replaces the old
+// one in every room the id is in.
 func (x *Index[T]) Add(id string, v T, rooms ...string) (joined []string) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	x.self[id] = v
 	mine := x.joined[id]
+	if cur, ok := x.self[id]; ok && cur != v {
+		for _, r := range mine {
+			x.rooms[r][id] = v
+		}
+	}
+	x.self[id] = v
 	for _, r := range rooms {
 		if r == id || slices.Contains(mine, r) {
 			continue
@@ -60,6 +67,10 @@ func (x *Index[T]) Add(id string, v T, rooms ...string) (joined []string) {
 func (x *Index[T]) Remove(id, room string) bool {
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	return x.removeLocked(id, room)
+}
+
+func (x *Index[T]) removeLocked(id, room string) bool {
 	mine := x.joined[id]
 	i := slices.Index(mine, room)
 	if i < 0 {
@@ -73,6 +84,17 @@ func (x *Index[T]) Remove(id, room string) bool {
 	}
 	x.dropLocked(id, room)
 	return true
+}
+
+// RemoveIf is Remove when id's value is still v: a member that rejoined
+// under the same id (a recovered socket) keeps its rooms.
+func (x *Index[T]) RemoveIf(id string, v T, room string) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if cur, ok := x.self[id]; !ok || cur != v {
+		return false
+	}
+	return x.removeLocked(id, room)
 }
 
 // RemoveAll takes member id out of the index and returns the rooms it was

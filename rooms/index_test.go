@@ -84,3 +84,25 @@ func TestIndexRoomNamedLikeMember(t *testing.T) {
 		t.Errorf("Size(a) = %d", x.Size("a"))
 	}
 }
+
+// TestIndexTakeOver: a member that rejoins under the id of one still
+// leaving (a recovered socket before the old one's cleanup ran) takes its
+// rooms, and the old value can no longer remove the id from any room.
+func TestIndexTakeOver(t *testing.T) {
+	t.Parallel()
+	x := NewIndex[string]()
+	x.Add("s1", "old", "red", "blue")
+	x.Add("s1", "new", "red")
+	if got := x.Select(nil, []string{"red", "blue"}, nil); !slices.Equal(got, []string{"new"}) {
+		t.Fatalf("after the take-over, red and blue select %v; want [new]", got)
+	}
+	if x.RemoveIf("s1", "old", "red") || !x.Has("s1", "red") {
+		t.Fatal("the old value removed the new member from red")
+	}
+	if !x.RemoveIf("s1", "new", "blue") || x.Has("s1", "blue") || x.RemoveIf("s1", "new", "blue") {
+		t.Fatal("RemoveIf with the current value is wrong")
+	}
+	if got := x.RemoveAllIf("s1", "old"); got != nil || !x.Has("s1", "red") {
+		t.Fatalf("RemoveAllIf with the old value removed %v", got)
+	}
+}

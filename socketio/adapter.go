@@ -22,9 +22,11 @@ import (
 type Adapter interface {
 	// Add puts socket s in its own room (named by its id) and in rooms.
 	Add(s *Socket, rooms ...string)
-	// Remove takes socket id out of a named room; it reports whether the
-	// socket was in it.
-	Remove(id, room string) bool
+	// Remove takes socket s out of a named room; it reports whether the
+	// socket was in it. It does nothing when another socket has taken the
+	// id since (a recovered socket), and Add of a socket under an id
+	// another still holds gives it that socket's rooms.
+	Remove(s *Socket, room string) bool
 	// RemoveAll takes socket s out of every room. It does nothing when
 	// another socket has taken the id since (a recovered socket).
 	RemoveAll(s *Socket)
@@ -65,10 +67,10 @@ type memoryAdapter struct {
 	index *rooms.Index[*Socket]
 }
 
-func (a *memoryAdapter) Add(s *Socket, rooms ...string) { a.index.Add(s.id, s, rooms...) }
-func (a *memoryAdapter) Remove(id, room string) bool    { return a.index.Remove(id, room) }
-func (a *memoryAdapter) RemoveAll(s *Socket)            { a.index.RemoveAllIf(s.id, s) }
-func (a *memoryAdapter) RoomsOf(id string) []string     { return a.index.RoomsOf(id) }
+func (a *memoryAdapter) Add(s *Socket, rooms ...string)     { a.index.Add(s.id, s, rooms...) }
+func (a *memoryAdapter) Remove(s *Socket, room string) bool { return a.index.RemoveIf(s.id, s, room) }
+func (a *memoryAdapter) RemoveAll(s *Socket)                { a.index.RemoveAllIf(s.id, s) }
+func (a *memoryAdapter) RoomsOf(id string) []string         { return a.index.RoomsOf(id) }
 
 // HasRoom reports whether a local socket is in room (or is named room); a
 // multi-node adapter skips other nodes' broadcasts to rooms it lacks.

@@ -61,7 +61,7 @@ func (n *Namespace) join(s *Socket, rooms []string) {
 
 // leave takes s out of room on the adapter and reports it if s was in it.
 func (n *Namespace) leave(s *Socket, room string) {
-	if !n.adapter.Remove(s.id, room) {
+	if !n.adapter.Remove(s, room) {
 		return
 	}
 	if obs := n.observers.Load(); obs != nil {

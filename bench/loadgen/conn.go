@@ -46,7 +46,8 @@ type client struct {
 	id  int
 	t   transport
 	h   handlers
-	sid string
+	sid string // socket id from the namespace CONNECT
+	pid string // recovery session id from the namespace CONNECT (soak)
 
 	connected chan error // receives the namespace connect outcome once
 	joinCh    chan bool  // joinRoom ack outcome (chat scenarios)
@@ -351,13 +352,8 @@ func (c *client) onSocketPacket(p []byte) error {
 	}
 	switch typ {
 	case '0': // CONNECT
-		i := bytes.Index(rest, []byte(`"sid":"`))
-		if i >= 0 {
-			s := rest[i+7:]
-			if k := bytes.IndexByte(s, '"'); k >= 0 {
-				c.sid = string(s[:k])
-			}
-		}
+		c.sid = jsonStringField(rest, `"sid":"`)
+		c.pid = jsonStringField(rest, `"pid":"`)
 		select {
 		case c.connected <- nil:
 		default:
@@ -381,6 +377,21 @@ func (c *client) onSocketPacket(p []byte) error {
 		}
 	}
 	return nil
+}
+
+// jsonStringField returns the plain (unescaped) string value after key,
+// e.g. `"sid":"`, in a flat JSON object, or "".
+func jsonStringField(obj []byte, key string) string {
+	i := bytes.Index(obj, []byte(key))
+	if i < 0 {
+		return ""
+	}
+	s := obj[i+len(key):]
+	k := bytes.IndexByte(s, '"')
+	if k < 0 {
+		return ""
+	}
+	return string(s[:k])
 }
 
 // eventName returns the first element of an event's JSON array when it is a

@@ -61,6 +61,7 @@ type config struct {
 	warmup      time.Duration
 	report      string
 	cpuProfile  string
+	soak        soakConfig
 }
 
 func main() {
@@ -71,16 +72,16 @@ func main() {
 	var recvAddrs string
 	flag.StringVar(&recvAddrs, "receiver-addrs", "", "fanout/latency over WebSocket: comma-separated servers the receivers are spread over, round robin (a cluster); senders use -addr")
 	flag.StringVar(&cfg.transport, "transport", transportWebsocket, "websocket | polling (Engine.IO HTTP long-polling, at most 9500 clients)")
-	flag.StringVar(&cfg.scenario, "scenario", "fanout", "fanout | latency | idle | echo | chat | persist")
+	flag.StringVar(&cfg.scenario, "scenario", "fanout", "fanout | latency | idle | echo | chat | persist | soak")
 	flag.StringVar(&cfg.label, "label", "", "server name recorded in the RESULT line")
 	flag.IntVar(&cfg.receivers, "receivers", 1000, "fanout/latency/chat: receiving connections in the room")
 	flag.IntVar(&cfg.senders, "senders", 0, "fanout/latency/chat: sending connections (default 10; chat 50)")
 	flag.StringVar(&rates, "rates", "5,10,20,40,80,160,320,640,1280", "fanout/chat: message rates (msg/s, all senders together) to step through")
 	flag.Float64Var(&cfg.rate, "rate", 40, "latency: fixed message rate (msg/s)")
 	flag.DurationVar(&cfg.step, "step", 10*time.Second, "fanout/chat: duration of each rate step")
-	flag.DurationVar(&cfg.duration, "duration", 0, "latency (20s), echo (10s), persist (10s): measuring time; idle (10s): hold time")
-	flag.IntVar(&cfg.conns, "conns", 0, "idle: connections (default 10000); echo: connections (default 100)")
-	flag.IntVar(&cfg.rooms, "rooms", 100, "persist: rooms")
+	flag.DurationVar(&cfg.duration, "duration", 0, "latency (20s), echo (10s), persist (10s), soak (30m): measuring time; idle (10s): hold time")
+	flag.IntVar(&cfg.conns, "conns", 0, "idle: connections (default 10000); echo: connections (default 100); soak: clients (default 2000)")
+	flag.IntVar(&cfg.rooms, "rooms", 100, "persist, soak: rooms")
 	flag.IntVar(&cfg.roomSenders, "room-senders", 10, "persist: senders per room")
 	flag.IntVar(&cfg.refine, "refine", 2, "fanout/chat: extra bisection steps between the last passing and the first failing rate")
 	flag.DurationVar(&cfg.warmup, "warmup", 2*time.Second, "fanout/latency/chat: unreported warm-up at the first rate")
@@ -93,7 +94,48 @@ func main() {
 	flag.DurationVar(&cfg.maxTime, "max-time", 10*time.Minute, "hard limit for the whole run")
 	flag.StringVar(&cfg.report, "report", "", "print the comparison table for a results directory and exit")
 	flag.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write the load generator's CPU profile to this file (to see where a LOADGEN-BOUND run spends its time)")
+	sc := &cfg.soak
+	var parleyArgs string
+	flag.StringVar(&sc.parley, "parley", "", "soak: the bin/parley to start (own SQLite data dir in a temp dir, port 0); empty: a running server named by -addr, -server-pid, -metrics-addr and -api-key")
+	flag.StringVar(&parleyArgs, "parley-args", "", "soak: more arguments for -parley, space-separated, e.g. '--recovery-duration 30s'")
+	flag.StringVar(&sc.metricsAddr, "metrics-addr", "", "soak without -parley: host:port of the server's /metrics")
+	flag.StringVar(&sc.apiKey, "api-key", "", "soak without -parley: the server's --api-key (history is read over the HTTP API)")
+	flag.StringVar(&sc.logPath, "server-log", "", "soak: write the spawned server's log here")
+	flag.StringVar(&sc.heapProfile, "heap-profile", "", "soak: save the server's heap profile here once every client left")
+	flag.DurationVar(&sc.sample, "sample", time.Minute, "soak: one table row per this interval")
+	flag.DurationVar(&sc.warmup, "soak-warmup", 0, "soak: warm-up before RSS is compared (default a quarter of -duration, at most 3m)")
+	flag.DurationVar(&sc.interval, "interval", 10*time.Second, "soak: mean time between one client's messages (exponential)")
+	flag.DurationVar(&sc.lifeMin, "life-min", 10*time.Second, "soak: shortest connection life before it goes away abruptly")
+	flag.DurationVar(&sc.lifeMax, "life-max", 60*time.Second, "soak: longest connection life")
+	flag.DurationVar(&sc.awayMin, "away-min", 200*time.Millisecond, "soak: shortest time away before reconnecting with recovery")
+	flag.DurationVar(&sc.awayMax, "away-max", 3*time.Second, "soak: longest time away")
+	flag.Float64Var(&sc.pollingShare, "polling-share", 0.5, "soak: share of the clients on long-polling (the rest on WebSocket)")
+	flag.BoolVar(&sc.check, "check", false, "soak: exit 1 when a check fails (lost or duplicated message, leak, RSS growth)")
+	flag.IntVar(&sc.maxGoroutine, "max-goroutine-excess", 5, "soak: goroutines allowed above the baseline once every client left")
+	flag.IntVar(&sc.maxFD, "max-fd-excess", 12, "soak: open files allowed above the baseline once every client left (SQLite's read pool may grow by 3 connections of 3 files)")
+	flag.IntVar(&sc.maxSockets, "max-socket-excess", 2, "soak: sockets allowed above the baseline once every client left")
+	flag.Float64Var(&sc.maxRSSGrowth, "max-rss-growth", 0.5, "soak: RSS growth allowed from the end of the warm-up to the peak after it (0.5 = 50 %)")
+	var maxHeapMiB float64
+	flag.Float64Var(&maxHeapMiB, "max-heap-excess", 32, "soak: MiB of live heap (after a forced GC) allowed above the baseline once every client left")
+	flag.DurationVar(&sc.settle, "settle", time.Minute, "soak: longest wait for goroutines and fds to come back after the clients left")
 	flag.Parse()
+	sc.parleyArgs = strings.Fields(parleyArgs)
+	sc.recoveryWindow = 2 * time.Minute // bin/parley's default --recovery-duration
+	for i, a := range sc.parleyArgs {
+		v, ok := strings.CutPrefix(a, "--recovery-duration=")
+		if !ok && a == "--recovery-duration" && i+1 < len(sc.parleyArgs) {
+			v, ok = sc.parleyArgs[i+1], true
+		}
+		if d, err := time.ParseDuration(v); ok && err == nil {
+			sc.recoveryWindow = max(d, 0)
+		}
+	}
+	sc.maxHeap = int64(maxHeapMiB * (1 << 20))
+	maxTimeSet := false
+	flag.Visit(func(f *flag.Flag) { maxTimeSet = maxTimeSet || f.Name == "max-time" })
+	if cfg.scenario == "soak" && !maxTimeSet {
+		cfg.maxTime = orDefault(cfg.duration, 30*time.Minute) + 10*time.Minute
+	}
 	for _, a := range strings.Split(recvAddrs, ",") {
 		if a = strings.TrimSpace(a); a != "" {
 			cfg.recvAddrs = append(cfg.recvAddrs, a)
@@ -174,6 +216,8 @@ func run(ctx context.Context, cfg config) (map[string]any, error) {
 		return runEcho(ctx, cfg)
 	case "persist":
 		return runPersist(ctx, cfg)
+	case "soak":
+		return runSoak(ctx, cfg)
 	}
 	return nil, fmt.Errorf("unknown scenario %q", cfg.scenario)
 }

@@ -64,6 +64,13 @@ func newPollDialer(cfg dialConfig) *pollDialer {
 	return pd
 }
 
+// closeIdle closes the keep-alive connections no client is using.
+func (pd *pollDialer) closeIdle() {
+	for _, rt := range pd.rts {
+		rt.CloseIdleConnections()
+	}
+}
+
 // handshake is the JSON of the Engine.IO open packet.
 type handshake struct {
 	SID          string `json:"sid"`
