@@ -382,11 +382,7 @@ func (c *pollConn) consume(data []byte) (int, error) {
 			c.frag, c.inFrag = append(c.frag, p...), true
 			continue
 		}
-		if c.fragOp == opBinary {
-			s.receive(packet{typ: typeMessage, data: msg, binary: true})
-			continue
-		}
-		pk, err := decodeText(msg)
+		pk, err := s.decodeWS(c.fragOp, msg)
 		if err != nil {
 			return used, err
 		}

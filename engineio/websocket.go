@@ -255,21 +255,27 @@ func (s *Session) readLoop(conn net.Conn, br *bufio.Reader) error {
 		if err != nil {
 			return err
 		}
-		var p packet
-		switch {
-		case op == opBinary && s.v3:
-			p, err = decodeV3Binary(msg)
-		case op == opBinary:
-			p = packet{typ: typeMessage, data: msg, binary: true}
-		case s.v3:
-			p, err = decodeV3Text(msg)
-		default:
-			p, err = decodeText(msg)
-		}
+		p, err := s.decodeWS(op, msg)
 		if err != nil {
 			return err
 		}
 		s.receive(p)
+	}
+}
+
+// decodeWS decodes one WebSocket data message (opText or opBinary) of the
+// session into its packet, in the session's protocol: the one decoder of
+// the reader goroutine (readLoop) and of the Linux poller (consume).
+func (s *Session) decodeWS(op byte, msg []byte) (packet, error) {
+	switch {
+	case op == opBinary && s.v3:
+		return decodeV3Binary(msg)
+	case op == opBinary:
+		return packet{typ: typeMessage, data: msg, binary: true}, nil
+	case s.v3:
+		return decodeV3Text(msg)
+	default:
+		return decodeText(msg)
 	}
 }
 
