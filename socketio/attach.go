@@ -1,9 +1,11 @@
 package socketio
 
 import (
+	"encoding/json"
 	"errors"
 
 	"github.com/parley-rt/parley/engineio"
+	"github.com/parley-rt/parley/events"
 )
 
 // Session is what a client's sockets need of the connection under them. An
@@ -49,4 +51,31 @@ func (srv *Server) Attach(sess Session) (engineio.Handler, error) {
 		return nil, ErrClosing
 	}
 	return srv.newClient(sess, false), nil
+}
+
+// Refusal reads the payload of a CONNECT_ERROR packet this server sent (a
+// connection given to Attach sees them) as the contract's error: the code
+// and message of its data ({code, message} or {code, reason}), else its
+// message, as unauthorized when it names no code.
+func Refusal(data []byte) *events.Error {
+	var ce struct {
+		Message string `json:"message"`
+		Data    struct {
+			Code    events.Code `json:"code"`
+			Message string      `json:"message"`
+			Reason  string      `json:"reason"`
+		} `json:"data"`
+	}
+	_ = json.Unmarshal(data, &ce) // a malformed one still refuses
+	code, msg := ce.Data.Code, ce.Data.Message
+	if code == "" {
+		code = events.CodeUnauthorized
+	}
+	if msg == "" {
+		msg = ce.Data.Reason
+	}
+	if msg == "" {
+		msg = ce.Message
+	}
+	return events.NewError(code, msg)
 }

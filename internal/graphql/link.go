@@ -402,31 +402,13 @@ func (l *link) dispatch(name string, data json.RawMessage) {
 
 // refused records a namespace's CONNECT_ERROR as the connection's refusal.
 func (l *link) refused(data []byte) {
-	var ce struct {
-		Message string `json:"message"`
-		Data    struct {
-			Code    events.Code `json:"code"`
-			Message string      `json:"message"`
-			Reason  string      `json:"reason"`
-		} `json:"data"`
-	}
-	_ = json.Unmarshal(data, &ce) // a malformed one still refuses
-	code, msg := ce.Data.Code, ce.Data.Message
-	if code == "" {
-		code = events.CodeUnauthorized
-	}
-	if msg == "" {
-		msg = ce.Data.Reason
-	}
-	if msg == "" {
-		msg = ce.Message
-	}
+	refusal := socketio.Refusal(data)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.refusal != nil {
 		return
 	}
-	l.refusal = events.NewError(code, msg)
+	l.refusal = refusal
 	select {
 	case <-l.ready:
 	default:

@@ -413,26 +413,8 @@ func (c *conn) refused(data []byte) {
 	if !first {
 		return // every namespace refuses the same auth: one error frame
 	}
-	var ce struct {
-		Message string `json:"message"`
-		Data    struct {
-			Code    events.Code `json:"code"`
-			Message string      `json:"message"`
-			Reason  string      `json:"reason"`
-		} `json:"data"`
-	}
-	_ = json.Unmarshal(data, &ce) // a malformed one still refuses
-	code, msg := ce.Data.Code, ce.Data.Message
-	if code == "" {
-		code = events.CodeUnauthorized
-	}
-	if msg == "" {
-		msg = ce.Data.Reason
-	}
-	if msg == "" {
-		msg = ce.Message
-	}
-	_ = c.enqueue(out{ws.OpText, errorFrame(code, msg, nil)})
+	e := socketio.Refusal(data)
+	_ = c.enqueue(out{ws.OpText, errorFrame(e.Code, e.Message, nil)})
 	go c.closeWith(ws.StatusPolicyViolation, engineio.ReasonForcedClose)
 }
 
