@@ -47,7 +47,7 @@ export async function connectOn(
 ): Promise<ChatClient> {
   const lb = asParley(cluster);
   const seen: number[] = [];
-  for (let attempt = 0; attempt < 12; attempt++) {
+  for (let attempt = 0; attempt < 30; attempt++) {
     const before = cluster.counts(opts.user.userId);
     const c = await connectClient(lb, { ...opts, extra: { ...clientOptions(), ...opts.extra } });
     const on = await cluster.waitConnected(opts.user.userId, before);
@@ -55,10 +55,14 @@ export async function connectOn(
     seen.push(on);
     closeClient(c.socket);
     // Round-robin hands requests out in turn: a connection attempt that
-    // always makes the same number of requests (handshake, CONNECT POST,
-    // GET: three, as many as there are nodes) would land its handshake on
-    // the same node every time. One more request shifts the turn.
-    await fetch(`${lb.url}/healthz`).then((r) => r.arrayBuffer());
+    // always makes the same number of requests (a polling handshake, its
+    // CONNECT POST and GET: three, as many as there are nodes) would land
+    // its handshake on the same node every time. Zero to two more requests,
+    // at random, shift the turn: 30 attempts all missing one node of three
+    // is a chance of (2/3)^30, about 5 in a million.
+    for (let k = Math.floor(Math.random() * 3); k > 0; k--) {
+      await fetch(`${lb.url}/healthz`).then((r) => r.arrayBuffer());
+    }
   }
   throw new Error(`${opts.user.userId} never landed on node${node + 1} through HAProxy (landed on ${seen.map((n) => `node${n + 1}`).join(", ")})`);
 }
