@@ -3,13 +3,10 @@
 package server_test
 
 import (
-	"context"
 	"encoding/json"
-	"os"
 	"strings"
 	"testing"
 
-	"github.com/parley-rt/parley/internal/pgtest"
 	"github.com/parley-rt/parley/server"
 )
 
@@ -19,28 +16,7 @@ import (
 // same clientMsgId through the other returns the original.
 func TestDatabaseURL(t *testing.T) {
 	t.Parallel()
-	base := os.Getenv(pgtest.EnvURL)
-	if base == "" {
-		srv, err := pgtest.Start(t.Context())
-		if err != nil {
-			t.Fatalf("start PostgreSQL: %v", err)
-		}
-		t.Cleanup(func() {
-			if err := srv.Stop(); err != nil {
-				t.Errorf("stop PostgreSQL: %v", err)
-			}
-		})
-		base = srv.URL
-	}
-	db, drop, err := pgtest.Schema(t.Context(), base)
-	if err != nil {
-		t.Fatalf("schema: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := drop(context.Background()); err != nil {
-			t.Errorf("drop schema: %v", err)
-		}
-	})
+	db := sharedDatabase(t)
 
 	_, a := start(t, server.Config{APIKey: "k", DatabaseURL: db, DatabasePool: 2})
 	_, b := start(t, server.Config{APIKey: "k", DatabaseURL: db, DatabasePool: 2})

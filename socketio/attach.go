@@ -3,6 +3,7 @@ package socketio
 import (
 	"encoding/json"
 	"errors"
+	"strconv"
 
 	"github.com/parley-rt/parley/engineio"
 	"github.com/parley-rt/parley/events"
@@ -78,4 +79,24 @@ func Refusal(data []byte) *events.Error {
 		msg = ce.Message
 	}
 	return events.NewError(code, msg)
+}
+
+// EventPacket encodes the text EVENT packet 2<nsp>,<id>["name",data] that a
+// connection given to Attach feeds its handler: id < 0 for none, data the
+// single argument as JSON (empty for none).
+func EventPacket(nsp string, id int64, name string, data []byte) []byte {
+	b := make([]byte, 0, len(nsp)+len(name)+len(data)+32)
+	b = append(b, '2')
+	b = append(b, nsp...)
+	b = append(b, ',')
+	if id >= 0 {
+		b = strconv.AppendInt(b, id, 10)
+	}
+	b = append(b, '[')
+	b = strconv.AppendQuote(b, name)
+	if len(data) > 0 {
+		b = append(b, ',')
+		b = append(b, data...)
+	}
+	return append(b, ']')
 }

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
@@ -170,7 +169,7 @@ func (l *link) call(ctx context.Context, ns events.Namespace, event string, payl
 		delete(l.acks, id)
 		l.mu.Unlock()
 	}()
-	l.feed(eventPacket(string(ns), id, event, data))
+	l.feed(socketio.EventPacket(string(ns), id, event, data))
 	select {
 	case a := <-ch:
 		var res struct {
@@ -414,18 +413,4 @@ func (l *link) refused(data []byte) {
 	default:
 		close(l.ready)
 	}
-}
-
-// eventPacket encodes the Socket.IO EVENT packet 2<nsp>,<id>["name",data].
-func eventPacket(nsp string, id int64, name string, data []byte) []byte {
-	b := make([]byte, 0, len(nsp)+len(name)+len(data)+32)
-	b = append(b, '2')
-	b = append(b, nsp...)
-	b = append(b, ',')
-	b = strconv.AppendInt(b, id, 10)
-	b = append(b, '[')
-	b = strconv.AppendQuote(b, name)
-	b = append(b, ',')
-	b = append(b, data...)
-	return append(b, ']')
 }

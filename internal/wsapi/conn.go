@@ -270,20 +270,11 @@ func (c *conn) onFrame(b []byte) {
 
 // eventPacket encodes the Socket.IO EVENT packet 2<nsp>,<id>["name",data].
 func eventPacket(nsp string, id *int64, name string, data json.RawMessage) []byte {
-	b := make([]byte, 0, len(nsp)+len(name)+len(data)+32)
-	b = append(b, '2')
-	b = append(b, nsp...)
-	b = append(b, ',')
+	n := int64(-1)
 	if id != nil {
-		b = strconv.AppendInt(b, *id, 10)
+		n = *id
 	}
-	b = append(b, '[')
-	b = strconv.AppendQuote(b, name)
-	if len(data) > 0 {
-		b = append(b, ',')
-		b = append(b, data...)
-	}
-	return append(b, ']')
+	return socketio.EventPacket(nsp, n, name, data)
 }
 
 // joined records that the socket of namespace nsp is connected, as user,
