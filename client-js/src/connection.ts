@@ -211,7 +211,33 @@ export class Connection {
 
   /** Emits a /presence ack event and unwraps its Result; rejects with a ParleyError. */
   presenceCall<E extends PresenceAckEvent>(ev: E, req: PresenceReq<E>): Promise<PresenceRes<E>> {
-    return unwrap(this.presence, this.#closed, this.#ackTimeoutMs, ev, req);
+    return this.#presenceReady().then(() => unwrap(this.presence, this.#closed, this.#ackTimeoutMs, ev, req));
+  }
+
+  /**
+   * Resolves once the /presence socket is connected, or at once when it is
+   * connected, closed for good or the client is closed (unwrap then gives
+   * the typed error). /presence connects just after /chat on the same
+   * connection, so a call made as soon as the client reports "connected"
+   * waits for it, within the ack timeout, instead of failing.
+   */
+  #presenceReady(): Promise<void> {
+    const socket = this.presence;
+    if (this.#closed || socket.connected || !socket.active) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        socket.off("connect", done);
+        socket.off("connect_error", refused);
+        resolve();
+      };
+      const refused = () => {
+        if (!socket.active) done();
+      };
+      const timer = setTimeout(done, this.#ackTimeoutMs);
+      socket.on("connect", done);
+      socket.on("connect_error", refused);
+    });
   }
 }
 

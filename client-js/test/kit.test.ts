@@ -147,6 +147,15 @@ function scenarios(name: string, target: () => Target): void {
       assert.ok((s.presence[bobId]?.lastSeen ?? 0) > 0);
     });
 
+    test("a status set before the connection is up waits for /presence instead of failing", async () => {
+      const carol = client("Carol");
+      const carolId = `carol-${seq}`;
+      const st = await carol.setStatus("away"); // called before either socket connected
+      assert.equal(st.status, "away");
+      assert.equal(st.userId, carolId);
+      assert.equal(carol.store.getState().presence[carolId]?.status, "away");
+    });
+
     test("a refused identity: the connection reports unauthorized", async () => {
       const c = client("Nobody", { identity: { userId: " ", name: "Nobody" } });
       const joining = c.join(roomName("refused"));
