@@ -97,9 +97,16 @@ func TestOnceAcrossNodes(t *testing.T) {
 		c.expect("wire")
 	}
 
-	// An original that went out: resends on either node send nothing.
+	// An original that went out (its script ran: B has it; a resend that
+	// overtakes the original's queued script is a known limit, see doc.go):
+	// resends on either node send nothing.
 	if err := chat.To("lobby").EmitGated("m1", "msg", "one"); err != nil {
 		t.Fatal(err)
+	}
+	for _, c := range []*wsClient{a1, b1} {
+		if ev := c.expect("msg"); strArg(t, ev, 0) != "one" {
+			t.Fatalf("msg %s", ev.args)
+		}
 	}
 	gatedBefore := b.cluster.Stats().Gated
 	for _, n := range []*node{b, a} {
@@ -120,8 +127,8 @@ func TestOnceAcrossNodes(t *testing.T) {
 	}
 	ends(t, a, b)
 	for _, c := range []*wsClient{a1, b1} {
-		if got := collect(c, 2); !slices.Equal(got, []string{"one"}) {
-			t.Fatalf("client %s got %q; want one once", c.sid, got)
+		if got := collect(c, 2); len(got) != 0 {
+			t.Fatalf("client %s got %q again", c.sid, got)
 		}
 	}
 
