@@ -11,13 +11,13 @@ import (
 	"github.com/parley-rt/parley/store"
 )
 
-// TestResendOfAnUnpublishedMessage: two nodes on one Redis and one
+// TestClusterResendOfAnUnpublishedMessage: two nodes on one Redis and one
 // PostgreSQL. A message committed by a node that died before its
 // broadcast (appended to PostgreSQL directly: nothing was published) is
 // broadcast by its sender's resend through a live node, once, to the
 // room's members on both nodes, and streamed by SSE on the other node; a
 // second resend, through either node, broadcasts nothing.
-func TestResendOfAnUnpublishedMessage(t *testing.T) {
+func TestClusterResendOfAnUnpublishedMessage(t *testing.T) {
 	t.Parallel()
 	r := redistest.Start(t)
 	db := sharedDatabase(t)
