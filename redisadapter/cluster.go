@@ -74,7 +74,8 @@ type Config struct {
 
 // Stats are the cluster's counters since New.
 type Stats struct {
-	// Published counts messages Redis accepted.
+	// Published counts messages Redis accepted (a gated broadcast's
+	// script whether or not it published: see Gated).
 	Published uint64
 	// Received counts messages from Redis, including other nodes' messages
 	// this node had no use for.

@@ -44,23 +44,22 @@ func (a *adapter) onceKey(key string) string {
 // its original set may be gone by now, and half the TTL is the margin for
 // the clocks of the database and the nodes and for the original's delay.
 func (a *adapter) PublishOnce(key string, at time.Time, ev socketio.EncodedEvent, opts socketio.BroadcastOptions, then func(bool, error)) {
-	if then == nil {
-		then = func(bool, error) {}
-	}
+	m := outMsg{gate: a.onceKey(key), then: then} // then stays nil for an original (sendAgain tells them apart)
 	if !at.IsZero() && time.Since(at) > a.c.cfg.OnceTTL/2 {
 		a.c.gated.Add(1)
-		then(false, nil)
+		m.answer(false, nil)
 		return
 	}
-	channel, msg, err := broadcastMessage(a.c.cfg.Prefix, a.c.uid, a.nsp.Name(), ev, opts)
+	var err error
+	m.channel, m.payload, err = broadcastMessage(a.c.cfg.Prefix, a.c.uid, a.nsp.Name(), ev, opts)
 	if err != nil {
 		a.c.errs.Add(1)
 		a.c.log.Error("redisadapter: cannot forward event", "nsp", a.nsp.Name(), "err", err)
-		then(false, err)
+		m.answer(false, err)
 		return
 	}
-	if !a.c.enqueueMsg(outMsg{channel: channel, payload: msg, gate: a.onceKey(key), then: then}) {
-		then(false, fmt.Errorf("%w: gated broadcast not published", ErrUnavailable))
+	if !a.c.enqueueMsg(m) {
+		m.answer(false, fmt.Errorf("%w: gated broadcast not published", ErrUnavailable))
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/parley-rt/parley/internal/redistest"
 	"github.com/parley-rt/parley/redisadapter"
 )
 
@@ -201,6 +202,37 @@ func TestOnceRedisDown(t *testing.T) {
 	// plain broadcast is), the resend while down sent nothing.
 	for _, c := range []*wsClient{a1, b1} {
 		if got := collect(c, 2); !slices.Equal(got, []string{"after flush", "resent after flush"}) {
+			t.Fatalf("client %s got %q", c.sid, got)
+		}
+	}
+}
+
+// A Redis that refuses scripts (here an ACL user without @scripting) loses
+// the gate, not the broadcast: an original goes out by a plain PUBLISH; a
+// resend sends nothing and says why.
+func TestOnceScriptsRefused(t *testing.T) {
+	r := redistest.Start(t)
+	ctx := context.Background()
+	rc := rawClient(t, r.Addr())
+	if err := rc.Do(ctx, "ACL", "SETUSER", "noscripts", "on", ">pw", "~*", "&*", "+@all", "-@scripting").Err(); err != nil {
+		t.Fatal(err)
+	}
+	a := newNodeCfg(t, "A", redisadapter.Config{URL: "redis://noscripts:pw@" + r.Addr() + "/0"}, nil, setupRooms)
+	b := newNode(t, "B", r.URL(), setupRooms)
+	waitNodes(t, "/chat", 2, a, b)
+	a1 := dial(t, a, "/chat", `{"rooms":["lobby"]}`)
+	b1 := dial(t, b, "/chat", `{"rooms":["lobby"]}`)
+
+	if err := a.io.Of("/chat").To("lobby").EmitGated("g1", "msg", "ungated"); err != nil {
+		t.Fatal(err)
+	}
+	sent, err := a.io.Of("/chat").To("lobby").EmitOnce(ctx, "g2", time.Now(), "msg", "resent")
+	if sent || err == nil || errors.Is(err, redisadapter.ErrUnavailable) {
+		t.Fatalf("resend with scripts refused: %v, %v; want not sent, refused", sent, err)
+	}
+	ends(t, a, b)
+	for _, c := range []*wsClient{a1, b1} {
+		if got := collect(c, 2); !slices.Equal(got, []string{"ungated"}) {
 			t.Fatalf("client %s got %q", c.sid, got)
 		}
 	}
