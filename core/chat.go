@@ -288,7 +288,10 @@ func (ch *Chat) Publish(ctx context.Context, sender events.UserRef, req events.C
 // and append durably (History.Append), then broadcast to the room (but
 // from) and tell the observers. A clientMsgId already used by the sender
 // in another room fails with conflict: a message is never acknowledged for
-// a room it is not in.
+// a room it is not in. A resend (the sender's clientMsgId stored before)
+// is not broadcast again, except in a cluster when its original never was
+// (see rebroadcast): in a cluster the broadcast is gated by the message's
+// id, so that it goes out at most once.
 func (ch *Chat) post(ctx context.Context, sender events.UserRef, req events.ChatMessageRequest, from namespaces.Conn) (events.ChatMessage, bool, error) {
 	if err := checkRoom(req.Room); err != nil {
 		return events.ChatMessage{}, false, err
@@ -307,25 +310,27 @@ func (ch *Chat) post(ctx context.Context, sender events.UserRef, req events.Chat
 	if !created && stored.Room != req.Room {
 		return events.ChatMessage{}, false, events.Errorf(events.CodeConflict, "clientMsgId %q was used for a message in another room", msg.ClientMsgID)
 	}
-	if created {
-		key := roomKey(req.Room)
-		var b namespaces.Broadcaster = ch.cfg.Rooms.To(key)
-		if from != nil {
-			b = from.To(key)
-		}
-		if err := events.Emit(b, events.NewChatMessage, stored); err != nil {
-			ch.cfg.Logger.Warn("broadcast failed", "room", req.Room, "err", err)
-		}
-		ch.notify(func(o Observer) {
-			if o.Message != nil {
-				o.Message(stored)
-			}
-		})
-		if ch.cfg.Feed != nil {
-			ch.feedMessage(stored)
-		}
+	key := roomKey(req.Room)
+	var b namespaces.Broadcaster = ch.cfg.Rooms.To(key)
+	if from != nil {
+		b = from.To(key)
 	}
-	return stored, created, nil
+	if !created {
+		ch.rebroadcast(ctx, b, stored)
+		return stored, false, nil
+	}
+	if err := events.Emit(ch.gated(b, stored.ID), events.NewChatMessage, stored); err != nil {
+		ch.cfg.Logger.Warn("broadcast failed", "room", req.Room, "err", err)
+	}
+	ch.notify(func(o Observer) {
+		if o.Message != nil {
+			o.Message(stored)
+		}
+	})
+	if ch.cfg.Feed != nil {
+		ch.feedMessage(stored)
+	}
+	return stored, true, nil
 }
 
 // Page returns one page of a room's history (limit 1..events.MaxHistoryLimit,

@@ -97,6 +97,17 @@
 //     they are reconnecting elsewhere, then go offline; the leader writes
 //     their last-seen time. Until it is declared dead, its connections
 //     still count (in connections and against MaxConnectionsPerUser).
+//   - A message is broadcast at most once cluster-wide, and a message
+//     whose node died between its commit and its broadcast is broadcast
+//     by its resend: the original's broadcast is gated by the message id
+//     (OnceBroadcaster.Once: this node's sockets at once, the other nodes
+//     only if the gate was not set); a resend (the sender's clientMsgId
+//     stored before) asks the gate again (EmitOnce), and only the first
+//     broadcast under the id, on whichever node, goes out, to every
+//     node's sockets. The resending node's Cluster observers and the feed
+//     then hear of it, as they would have of the original. A resend later
+//     than the gate's horizon, or while Redis is unreachable, is not
+//     broadcast: the message is in the history (redisadapter/doc.go).
 //   - SSE and other Cluster observers see the other nodes' messages, joins
 //     and leaves through the feed (Chat.Relay); metrics count this node's
 //     own only. A room's SSE stream reads new messages from the store, so
@@ -130,6 +141,11 @@
 //     Namespace calls (the adapter is read under Presence.mu for a room's
 //     members and a connection's rooms);
 //  5. Chat.obsMu (read-locked while observers run).
+//
+// post takes none of these locks: the store, and a resend's wait for the
+// gate (OnceBroadcaster.EmitOnce, bounded by the request's context), run
+// without a lock; the gate delivers a resend to this node's sockets on the
+// adapter's publisher goroutine, which takes only locks of level 4.
 //
 // Events are emitted with these locks held: Emit never blocks (a socket
 // queues; a slow consumer is dropped, never waited for), which keeps

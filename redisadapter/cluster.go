@@ -63,13 +63,19 @@ type Config struct {
 	// heartbeat (LiveNodes, OnNodeDown, Records) and where other nodes look
 	// up the address to forward requests to. Default 10s (DefaultNodeTTL).
 	NodeTTL time.Duration
+	// OnceTTL is how long the gate of a broadcast decided once per key
+	// (PublishOnce: the chat's messages, keyed by id) stays in Redis: a
+	// resend of a message can broadcast it, when its original could not,
+	// until half of OnceTTL after its commit. Default 1m (DefaultOnceTTL).
+	OnceTTL time.Duration
 	// Logger receives diagnostics. Nil discards them.
 	Logger *slog.Logger
 }
 
 // Stats are the cluster's counters since New.
 type Stats struct {
-	// Published counts messages Redis accepted.
+	// Published counts messages Redis accepted (a gated broadcast's
+	// script whether or not it published: see Gated).
 	Published uint64
 	// Received counts messages from Redis, including other nodes' messages
 	// this node had no use for.
@@ -83,6 +89,10 @@ type Stats struct {
 	Errors uint64
 	// Reconnects counts subscriptions restored after a broken connection.
 	Reconnects uint64
+	// Gated counts broadcasts decided once per key (PublishOnce) that were
+	// not sent: their key's broadcast had gone out before, or a resend came
+	// too late to tell.
+	Gated uint64
 }
 
 // Cluster is this node's link to the other nodes through Redis: one
@@ -121,12 +131,18 @@ type Cluster struct {
 	subscribed atomic.Bool
 	pubDown    atomic.Bool
 
-	published, received, dropped, errs, reconnects atomic.Uint64
+	published, received, dropped, errs, reconnects, gated atomic.Uint64
+
+	uidArg, ttlArg any // onceScript's arguments, boxed once
 }
 
+// outMsg is a message for the publisher: a PUBLISH or, with gate set, an
+// EVALSHA of onceScript whose outcome then (when not nil) is told.
 type outMsg struct {
 	channel string
 	payload []byte
+	gate    string
+	then    func(sent bool, err error)
 }
 
 // New checks cfg and returns a Cluster. It connects to nothing and starts
@@ -159,6 +175,9 @@ func New(cfg Config) (*Cluster, error) {
 	}
 	if cfg.NodeTTL <= 0 {
 		cfg.NodeTTL = DefaultNodeTTL
+	}
+	if cfg.OnceTTL <= 0 {
+		cfg.OnceTTL = DefaultOnceTTL
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -197,6 +216,7 @@ func New(cfg Config) (*Cluster, error) {
 		byPattern: make(map[string]*adapter),
 		handlers:  make(map[string]func([]byte)),
 	}
+	c.uidArg, c.ttlArg = c.uid, ttlMillis(cfg.OnceTTL)
 	c.ps = c.sub.Subscribe(context.Background()) // no channel yet: no connection
 	return c, nil
 }
@@ -266,6 +286,7 @@ func (c *Cluster) Stats() Stats {
 		Dropped:    c.dropped.Load(),
 		Errors:     c.errs.Load(),
 		Reconnects: c.reconnects.Load(),
+		Gated:      c.gated.Load(),
 	}
 }
 
@@ -321,12 +342,18 @@ func (c *Cluster) Adapter(n *socketio.Namespace) socketio.Adapter {
 // enqueue hands a message to the publisher without blocking; it is
 // dropped, and counted, when the queue is full or Redis is down.
 func (c *Cluster) enqueue(channel string, payload []byte) bool {
+	return c.enqueueMsg(outMsg{channel: channel, payload: payload})
+}
+
+// enqueueMsg is enqueue for any message; a gated message that it drops
+// is not answered (the caller tells from false).
+func (c *Cluster) enqueueMsg(m outMsg) bool {
 	if c.closed.Load() || c.pubDown.Load() {
 		c.dropped.Add(1)
 		return false
 	}
 	select {
-	case c.queue <- outMsg{channel, payload}:
+	case c.queue <- m:
 		return true
 	default:
 		c.dropped.Add(1)
@@ -339,6 +366,7 @@ func (c *Cluster) enqueue(channel string, payload []byte) bool {
 // dropped until PING succeeds again.
 func (c *Cluster) publisher() {
 	defer c.wg.Done()
+	c.loadScripts()
 	batch := make([]outMsg, 0, 256)
 	for {
 		select {
@@ -357,21 +385,16 @@ func (c *Cluster) publisher() {
 				break fill
 			}
 		}
-		pipe := c.pub.Pipeline()
-		for _, m := range batch {
-			pipe.Publish(c.ctx, m.channel, m.payload)
-		}
-		_, err := pipe.Exec(c.ctx)
+		err := c.send(c.ctx, batch)
 		clear(batch)
 		if err == nil {
-			c.published.Add(uint64(len(batch)))
 			continue
 		}
 		if c.closed.Load() {
+			c.drain()
 			return
 		}
 		c.errs.Add(1)
-		c.dropped.Add(uint64(len(batch)))
 		c.log.Warn("redisadapter: publish failed; dropping messages until redis answers", "err", err)
 		c.pubDown.Store(true)
 		c.drain()
@@ -387,30 +410,26 @@ func (c *Cluster) publisher() {
 // broadcasts of sockets disconnecting at shutdown), within a second.
 func (c *Cluster) flush() {
 	if c.pubDown.Load() || len(c.queue) == 0 {
+		c.drain()
 		return
 	}
 	ctx, cancel := context.WithTimeout(c.ctx, time.Second)
 	defer cancel()
-	pipe := c.pub.Pipeline()
-	n := 0
+	var batch []outMsg
 	for len(c.queue) > 0 {
-		m := <-c.queue
-		pipe.Publish(ctx, m.channel, m.payload)
-		n++
+		batch = append(batch, <-c.queue)
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		c.dropped.Add(uint64(n))
-		return
-	}
-	c.published.Add(uint64(n))
+	_ = c.send(ctx, batch) // counted; nothing is left to retry at close
+	c.drain()
 }
 
-// drain drops every queued message.
+// drain drops every queued message (a gated one is answered: not sent).
 func (c *Cluster) drain() {
 	for {
 		select {
-		case <-c.queue:
+		case m := <-c.queue:
 			c.dropped.Add(1)
+			m.answer(false, fmt.Errorf("%w: dropped from the queue", ErrUnavailable))
 		default:
 			return
 		}
@@ -430,6 +449,7 @@ func (c *Cluster) waitForRedis() bool {
 		cancel()
 		if err == nil {
 			c.drain() // anything queued meanwhile is stale
+			c.loadScripts()
 			return true
 		}
 		backoff = min(2*backoff, c.cfg.MaxBackoff)

@@ -31,7 +31,7 @@ func (s *Server) setupCluster(scfg *socketio.Config) error {
 	if s.cfg.RedisURL == "" {
 		return nil
 	}
-	c, err := redisadapter.New(redisadapter.Config{URL: s.cfg.RedisURL, Prefix: s.cfg.RedisPrefix, NodeTTL: s.cfg.NodeTTL, Logger: s.cfg.Logger})
+	c, err := redisadapter.New(redisadapter.Config{URL: s.cfg.RedisURL, Prefix: s.cfg.RedisPrefix, NodeTTL: s.cfg.NodeTTL, OnceTTL: s.cfg.OnceTTL, Logger: s.cfg.Logger})
 	if err != nil {
 		return fmt.Errorf("cluster: %w", err)
 	}

@@ -146,6 +146,12 @@ type Config struct {
 	// bound) plus PresenceGrace after its death. Default 10s (19 s +
 	// grace).
 	NodeTTL time.Duration
+	// OnceTTL is how long Redis keeps a chat message's broadcast gate
+	// (<prefix>-once#/chat#<id>, about 180 bytes): until half of it after
+	// its commit, a resend through any node broadcasts a message whose
+	// node died before broadcasting it. Default 1m
+	// (redisadapter.DefaultOnceTTL).
+	OnceTTL time.Duration
 	// MaxSessions caps the open Engine.IO sessions: over it a handshake
 	// gets 503 and the open ones are untouched. Zero is no cap; the parley
 	// command's default is 100,000.
@@ -205,7 +211,7 @@ func (c *Config) setDefaults() error {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	var errs []error
-	if c.PingInterval < 0 || c.PingTimeout < 0 || c.ConnectTimeout < 0 || c.SSEHeartbeat < 0 || c.SSERetry < 0 {
+	if c.PingInterval < 0 || c.PingTimeout < 0 || c.ConnectTimeout < 0 || c.SSEHeartbeat < 0 || c.SSERetry < 0 || c.OnceTTL < 0 {
 		errs = append(errs, errors.New("server: durations must not be negative"))
 	}
 	if c.DatabasePool < 0 {

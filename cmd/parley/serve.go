@@ -117,6 +117,7 @@ func parseFlags(args []string, getenv func(string) string) (server.Config, loggi
 	str(&cfg.RedisURL, "redis-url", "PARLEY_REDIS_URL", "", "Redis of a cluster of nodes, redis://host:port/db (wire-compatible with @socket.io/redis-adapter); empty: a single node")
 	str(&cfg.RedisPrefix, "redis-prefix", "PARLEY_REDIS_PREFIX", "socket.io", "prefix of the cluster's Redis channels")
 	str(&cfg.ClusterAddr, "cluster-addr", "PARLEY_CLUSTER_ADDR", "", "host:port the other nodes reach this node at, to forward it the requests of its sessions (no sticky sessions needed); empty: --addr when it names a host; off: none")
+	dur(&cfg.OnceTTL, "once-ttl", "PARLEY_ONCE_TTL", time.Minute, "cluster: lifetime of a chat message's broadcast gate in Redis (about 180 B each); a resend through another node broadcasts a message its dead node never did until half of this after its commit")
 	dur(&cfg.NodeTTL, "node-ttl", "PARLEY_NODE_TTL", 10*time.Second, "cluster: TTL of a node's heartbeat in Redis; a killed node's users go offline elsewhere within 1.9x this plus --presence-grace")
 	str(&maxSessions, "max-sessions", "PARLEY_MAX_SESSIONS", "100000", "open Engine.IO sessions (connections) in all; over it a handshake gets 503; 0: no cap")
 	str(&hsRate, "handshake-rate", "PARLEY_HANDSHAKE_RATE", "", "handshakes per client address as rate:burst (per second), e.g. 10:20; empty: off. Behind a proxy, limit at the proxy")

@@ -54,6 +54,14 @@ root.on("cluster-hello", (...args) => {
   cb?.({ node: flags.name });
 });
 
+// /chat: a socket joins the rooms its auth names, as a Node app's chat
+// namespace would, and so gets what any node broadcasts to them (Parley's
+// newChatMessage included).
+io.of("/chat").on("connection", (socket) => {
+  socket.join(socket.handshake.auth?.rooms ?? []);
+  socket.on("rooms", (ack) => ack(sorted(socket.rooms)));
+});
+
 root.on("connection", (socket) => {
   socket.data = socket.handshake.auth?.data ?? {};
   socket.emit("info", { id: socket.id, recovered: socket.recovered });
