@@ -83,5 +83,5 @@ func run() error {
 			}
 		})
 	})
-	return serve.UntilSignal(*addr, serve.SocketIO(io), io.Close, 5*time.Second, nil)
+	return serve.UntilSignal(*addr, serve.SocketIO(io), io.Close, 5*time.Second, nil, io.Engine().Listener)
 }

@@ -26,5 +26,5 @@ func runConformance(args []string, logger *slog.Logger) error {
 	}
 	return serve.UntilSignal(*addr, c, c.Close, 5*time.Second, func(a net.Addr) {
 		logger.Info("conformance profile listening", "addr", a.String())
-	})
+	}, c.Listener)
 }

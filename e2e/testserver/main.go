@@ -71,7 +71,7 @@ func run() error {
 	// port 0), so it is printed whatever the log level.
 	return serve.UntilSignal(*addr, serve.SocketIO(io), io.Close, 3*time.Second, func(a net.Addr) {
 		fmt.Println("testserver listening addr=" + a.String())
-	})
+	}, io.Engine().Listener)
 }
 
 // setup installs the namespaces of TESTSERVER.md.

@@ -9,6 +9,7 @@ package conformance
 import (
 	"context"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 
@@ -97,6 +98,12 @@ func New(logger *slog.Logger, opts Options) (*Conformance, error) {
 		_, _ = w.Write([]byte("ok")) // the client may be gone
 	})
 	return c, nil
+}
+
+// Listener wraps ln, on which hs serves the profile, for both engines
+// (engineio.Server.Listener): their idle polling GETs are parked.
+func (c *Conformance) Listener(hs *http.Server, ln net.Listener) net.Listener {
+	return c.engine.Listener(hs, c.io.Engine().Listener(hs, ln))
 }
 
 func (c *Conformance) ServeHTTP(w http.ResponseWriter, r *http.Request) { c.mux.ServeHTTP(w, r) }
