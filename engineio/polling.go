@@ -27,6 +27,7 @@ func (s *Session) servePolling(w http.ResponseWriter, r *http.Request) {
 
 // servePoll holds a GET until frames are queued, then writes them all.
 func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
+	canPark := s.srv.parkable(w, r) // before s.mu: it reads Server.mu
 	s.mu.Lock()
 	if now := time.Now(); s.state == stateOpen && s.timer != nil && !now.Before(s.due) {
 		// The heartbeat is due but its timer has not run yet (a busy
@@ -74,7 +75,7 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 		// goroutine, buffers and request are let go until there is
 		// something to answer.
 		var park <-chan time.Time
-		if !s.upgrading && s.srv.parkable(w, r) {
+		if canPark && !s.upgrading {
 			t := time.NewTimer(s.srv.cfg.ParkDelay)
 			defer t.Stop()
 			park = t.C

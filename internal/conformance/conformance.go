@@ -71,12 +71,16 @@ type Options struct {
 	// AllowEIO3 also serves Engine.IO v3 (socket.io-client 2.x) on both
 	// endpoints. Default false, as the suites expect.
 	AllowEIO3 bool
+	// ParkDelay is both engines' Config.ParkDelay: how long an idle
+	// polling GET is held before it is parked. Zero: the engine's default.
+	ParkDelay time.Duration
 }
 
 // New builds the conformance profile.
 func New(logger *slog.Logger, opts Options) (*Conformance, error) {
 	ecfg := EngineConfig(logger)
 	ecfg.AllowEIO3 = opts.AllowEIO3
+	ecfg.ParkDelay = opts.ParkDelay
 	io, err := socketio.New(socketio.Config{
 		Engine:         ecfg,
 		ConnectTimeout: time.Second,
