@@ -131,14 +131,14 @@ func (s *Session) park(w http.ResponseWriter, r *http.Request) bool {
 		pp.rest = append(append(make([]byte, 0, n+len(pp.rest)), b...), pp.rest...)
 	}
 	// The bufio.ReadWriter is net/http's: dropped here, it is garbage.
-	if r.Context().Err() != nil {
-		pp.hungUp = true // net/http saw the client go before the hijack
-	} else if len(pp.rest) == 0 {
+	gone := r.Context().Err() != nil // net/http saw the client go before the hijack
+	if !gone && len(pp.rest) == 0 {
 		// With pipelined bytes, as in net/http, a hang-up is not watched
 		// for: the next request is already there.
 		s.srv.pk.watch(s, pp)
 	}
 	s.mu.Lock()
+	pp.hungUp = pp.hungUp || gone
 	if pp.woken || pp.hungUp {
 		s.parked = nil
 		s.mu.Unlock()

@@ -363,3 +363,64 @@ func TestParkedPollingSession(t *testing.T) {
 		t.Fatalf("got %q, want %q", got, want)
 	}
 }
+
+// Many parked GETs answered at once by one broadcast, twice on each
+// connection, half of them hanging up before the second: every answer
+// arrives, every hung-up session closes, the others stay open.
+func TestParkedPollsConcurrent(t *testing.T) {
+	skipWithoutPark(t)
+	t.Parallel()
+	e := newEnvServer(t, parkConfig(), true)
+	const n = 24
+	type client struct {
+		c   *pollClient
+		rec *recorder
+		raw *rawHTTP
+	}
+	cs := make([]client, n)
+	for i := range cs {
+		c := e.openPolling()
+		cs[i] = client{c, e.session(c.sid), e.dialRaw()}
+	}
+	f := NewMessage([]byte("all"), false)
+	for round := range 2 {
+		for _, c := range cs {
+			c.raw.send(http.MethodGet, pollTarget(c.c.sid), "")
+		}
+		for _, c := range cs {
+			e.waitParked(c.rec.sess)
+		}
+		if round == 1 {
+			// (A hang-up racing the answer's write is noticed only by the
+			// next read or the heartbeat, parked or held: wait for it.)
+			for _, c := range cs[n/2:] {
+				_ = c.raw.conn.Close() // hangs up while parked
+			}
+			for _, c := range cs[n/2:] {
+				if reason := c.rec.waitClose(t); reason != ReasonTransportError {
+					t.Fatalf("hung-up session: %q", reason)
+				}
+			}
+		}
+		for _, c := range cs {
+			_ = c.rec.sess.Send(f) // a hung-up session may be closed already
+		}
+		for _, c := range cs[:n/2] {
+			if res, body := c.raw.read(); res.StatusCode != http.StatusOK || body != "4all" {
+				t.Fatalf("round %d: %d %q", round, res.StatusCode, body)
+			}
+		}
+		if round == 0 {
+			for _, c := range cs[n/2:] {
+				if res, body := c.raw.read(); res.StatusCode != http.StatusOK || body != "4all" {
+					t.Fatalf("round %d: %d %q", round, res.StatusCode, body)
+				}
+			}
+		}
+	}
+	for _, c := range cs[:n/2] {
+		if c.rec.isClosed() {
+			t.Fatalf("session closed: %s", c.rec.reason)
+		}
+	}
+}
