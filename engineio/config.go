@@ -35,8 +35,17 @@ type Config struct {
 	// MaxInbox is how many received messages may wait for the handler
 	// before the session's reads pause. Default 256.
 	MaxInbox int
-	// WriteTimeout bounds one WebSocket write. Default 10s.
+	// WriteTimeout bounds one WebSocket write, and the write of a parked
+	// polling GET's response. Default 10s.
 	WriteTimeout time.Duration
+	// ParkDelay is how long a long-polling GET with nothing to send is
+	// held by its handler's goroutine before it is parked without one
+	// (only on connections served through Server.Listener; see park.go):
+	// a parked GET holds a few hundred bytes instead of a goroutine and
+	// net/http's buffers, but parking and handing the connection back cost
+	// CPU, so a GET answered sooner is never parked. Default 1s; negative:
+	// GETs are never parked.
+	ParkDelay time.Duration
 	// CORS sets the cross-origin policy. The zero value sends no CORS
 	// headers. Its AllowOrigin also vets handshakes and WebSocket
 	// upgrades: one whose Origin header names neither an allowed origin
@@ -114,6 +123,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = 10 * time.Second
+	}
+	if c.ParkDelay == 0 {
+		c.ParkDelay = time.Second
 	}
 	if c.ReadBufferSize <= 0 {
 		c.ReadBufferSize = 256

@@ -20,18 +20,23 @@
 // coalescing everything queued into one write; a session whose queue
 // overflows is closed ("slow consumer"). The heartbeat uses one runtime timer
 // per session, not a goroutine. Each WebSocket session owns one reader
-// goroutine; each polling request runs in its HTTP handler goroutine.
+// goroutine; each polling request runs in its HTTP handler goroutine,
+// except a GET that has waited Config.ParkDelay with nothing to answer on
+// a connection served through Server.Listener: it is parked without a
+// goroutine (park.go), and whoever wakes it starts one that writes the
+// response and hands the connection back to the http.Server.
 //
 // Goroutine ownership: every goroutine the engine starts (WebSocket readers,
 // writers, deliverers, upgrade probes, the linger of a refused or oversized
-// WebSocket) is counted by its Server from the moment it is started, as are
+// WebSocket, the answers and hang-ups of parked GETs, the pollers) is counted by its Server from the moment it is started, as are
 // those registered with Server.Track. Server.Close closes every session,
 // which ends their readers and probes (their connections close) and their
 // writers (their queues empty or their writes fail), and returns only when
 // the count is zero, or with ctx.Err() at the deadline. Heartbeat timers are
 // runtime timers, stopped on close; one that fired at that very moment may
 // still run briefly after Close returns, sees the session closed and does
-// nothing.
+// nothing. A Listener owns one goroutine, which accepts for it and ends
+// with the Listener's Close (http.Server.Serve closes it on return).
 //
 // Lock order. The engine's locks are never held across a call into the
 // handler, OnSession or the network (writeNow's single write(2) runs after
@@ -42,8 +47,9 @@
 //     zero, and by Close's wait; never while it calls anything.
 //
 // Server.mu (the session map, the closing flag, the recently client-closed
-// sessions) and addrLimiter.mu (the handshake buckets) are leaves: nothing
-// else is locked while they are held, and neither is taken while a
+// sessions, the Listeners), addrLimiter.mu (the handshake buckets),
+// parkWatcher.mu and handbackListener.mu are leaves: nothing
+// else is locked while they are held, and none is taken while a
 // Session.mu is held (closeNow unlocks the session before Server.remove;
 // Close copies the session list, then unlocks, then closes each).
 // Goroutines are started, and counted, while Session.mu is held: the count's

@@ -55,6 +55,15 @@ func (c Code) String() string {
 // CodeTooManyHandshakes, 400 otherwise. message overrides the standard
 // text when not empty.
 func writeError(w http.ResponseWriter, c Code, message string) {
+	resp := errorResponse(c, message)
+	w.Header().Set("Content-Type", resp.contentType)
+	w.WriteHeader(resp.status)
+	_, _ = w.Write(resp.body) // the client may be gone; nothing left to tell it
+}
+
+// errorResponse is the error answer writeError sends, for the writers that
+// have no http.ResponseWriter (a parked GET, park.go).
+func errorResponse(c Code, message string) pollResponse {
 	if message == "" {
 		message = c.String()
 	}
@@ -71,10 +80,7 @@ func writeError(w http.ResponseWriter, c Code, message string) {
 		Code    Code   `json:"code"`
 		Message string `json:"message"`
 	}{c, message}) // cannot fail: a struct of an int and a string
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write(body) // the client may be gone; nothing left to tell it
+	return pollResponse{status: status, contentType: "application/json", body: body}
 }
 
 // Close reasons reported to Handler.OnClose. They match the reasons Node's

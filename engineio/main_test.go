@@ -127,6 +127,13 @@ type env struct {
 // newEnv starts a Server with cfg (OnSession is filled in).
 func newEnv(t testing.TB, cfg Config) *env {
 	t.Helper()
+	return newEnvServer(t, cfg, false)
+}
+
+// newEnvServer is newEnv; with park, the httptest server serves the engine
+// through its Listener, so that idle polling GETs are parked (park.go).
+func newEnvServer(t testing.TB, cfg Config, park bool) *env {
+	t.Helper()
 	e := &env{t: t, bySID: make(map[string]*recorder)}
 	cfg.OnSession = func(s *Session) {
 		r := &recorder{sess: s, closed: make(chan struct{})}
@@ -145,7 +152,11 @@ func newEnv(t testing.TB, cfg Config) *env {
 		t.Fatalf("New: %v", err)
 	}
 	e.srv = srv
-	e.ts = httptest.NewServer(srv)
+	e.ts = httptest.NewUnstartedServer(srv)
+	if park {
+		e.ts.Listener = srv.Listener(e.ts.Config, e.ts.Listener)
+	}
+	e.ts.Start()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 		defer cancel()

@@ -27,6 +27,7 @@ func (s *Session) servePolling(w http.ResponseWriter, r *http.Request) {
 
 // servePoll holds a GET until frames are queued, then writes them all.
 func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
+	canPark := s.srv.parkable(w, r) // before s.mu: it reads Server.mu
 	s.mu.Lock()
 	if now := time.Now(); s.state == stateOpen && s.timer != nil && !now.Before(s.due) {
 		// The heartbeat is due but its timer has not run yet (a busy
@@ -70,27 +71,79 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 			defer t.Stop()
 			fast = t.C
 		}
+		// A GET that stays idle for ParkDelay is parked (park.go): its
+		// goroutine, buffers and request are let go until there is
+		// something to answer.
+		var park <-chan time.Time
+		if canPark && !s.upgrading {
+			t := time.NewTimer(s.srv.cfg.ParkDelay)
+			defer t.Stop()
+			park = t.C
+		}
 		s.mu.Unlock()
-		select {
-		case <-wake:
-		case <-fast:
-		case <-r.Context().Done():
-			s.mu.Lock()
-			s.pollWaiting = false
-			s.mu.Unlock()
-			s.closeNow(ReasonTransportError)
-			return
+	wait:
+		for {
+			select {
+			case <-wake:
+				break wait
+			case <-fast:
+				break wait
+			case <-park:
+				if s.park(w, r) {
+					return // answered by whoever wakes it
+				}
+				park = nil
+			case <-r.Context().Done():
+				s.mu.Lock()
+				s.pollWaiting = false
+				s.mu.Unlock()
+				s.closeNow(ReasonTransportError)
+				return
+			}
 		}
 		s.mu.Lock()
 		s.pollWaiting = false
 	}
+	resp, final := s.pollResponseLocked()
+	h := w.Header()
+	resp.setHeaders(h)
+	w.WriteHeader(resp.status)
+	_, err := w.Write(resp.body)
+	if final {
+		s.closeNow(s.closingReason())
+		return
+	}
+	if err != nil {
+		s.closeNow(ReasonTransportError)
+	}
+}
+
+// pollResponse is the answer to a GET: status, Content-Type and body. Both
+// the handler's writer (servePoll) and a parked GET's raw connection
+// (answerParked) send it, with setHeaders.
+type pollResponse struct {
+	status      int
+	contentType string
+	body        []byte
+}
+
+// setHeaders sets the headers that describe the response's body.
+func (p *pollResponse) setHeaders(h http.Header) {
+	h.Set("Content-Type", p.contentType)
+	h.Set("Content-Length", strconv.Itoa(len(p.body)))
+}
+
+// pollResponseLocked takes what a GET released now answers with: the
+// queued frames, the close packet or a noop; or a 400 when the session
+// upgraded meanwhile. final reports that the close packet goes out, after
+// which the session closes. s.mu is held on entry and released on return.
+func (s *Session) pollResponseLocked() (resp pollResponse, final bool) {
 	if s.transport != transportPolling {
 		// The upgrade completed while the GET was held: the session is no
 		// longer polling's, and the GET is refused like any that arrives
 		// after the upgrade packet.
 		s.mu.Unlock()
-		writeError(w, CodeBadRequest, "")
-		return
+		return errorResponse(CodeBadRequest, ""), false
 	}
 	batch := s.queue
 	s.queue = nil
@@ -108,7 +161,6 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Unlock()
 
-	final := false
 	size := 0
 	for _, f := range batch {
 		if !s.v3 {
@@ -149,17 +201,7 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 	case body == nil:
 		body = batch[0].pollBytes()
 	}
-	h := w.Header()
-	h.Set("Content-Type", contentType)
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	_, err := w.Write(body)
-	if final {
-		s.closeNow(s.closingReason())
-		return
-	}
-	if err != nil {
-		s.closeNow(ReasonTransportError)
-	}
+	return pollResponse{status: http.StatusOK, contentType: contentType, body: body}, final
 }
 
 // serveData reads a POST body of packets and delivers them.

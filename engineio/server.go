@@ -72,6 +72,11 @@ type Server struct {
 	// np watches idle WebSocket connections on Linux (netpoll_linux.go);
 	// it starts with the first one and stops in Close.
 	np netpoller
+	// pk watches parked polling GETs on Linux (park.go, park_linux.go);
+	// it starts with the first one and stops in Close. handbacks are the
+	// Listeners by the http.Server they serve, guarded by mu.
+	pk        parkWatcher
+	handbacks map[*http.Server]*handbackListener
 }
 
 // New validates cfg, fills its defaults and returns a Server. It starts no
@@ -413,10 +418,12 @@ func (srv *Server) Close(ctx context.Context) error {
 				s.closeNow(ReasonServerShutdown)
 			}
 			srv.np.stop()
+			srv.pk.stop()
 			return ctx.Err()
 		}
 	}
 	srv.np.stop()
+	srv.pk.stop()
 	return srv.goroutines.wait(ctx)
 }
 

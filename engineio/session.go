@@ -83,6 +83,7 @@ type Session struct {
 	pollWaiting  bool
 	pollSettling bool // a GET waits in settleLocked
 	pollWake     chan struct{}
+	parked       *parkedPoll // the GET parked without a goroutine (park.go)
 	posting      bool
 	peerClosed   bool // the client sent the close packet
 	noopSent     bool // a GET was released with the noop after peerClosed
@@ -293,6 +294,9 @@ func (s *Session) kickLocked() {
 }
 
 func (s *Session) wakePollLocked() {
+	if s.wakeParkedLocked() {
+		return
+	}
 	select {
 	case s.pollWake <- struct{}{}:
 	default:

@@ -152,7 +152,9 @@ func (s *Server) Serve(ln net.Listener) error {
 	// or it would wait for them until its deadline.
 	hs.RegisterOnShutdown(s.sse.Shutdown)
 	s.serveCluster(hs, ln.Addr())
-	return hs.Serve(ln)
+	// Through the engine's Listener, an idle long-polling GET is parked
+	// without a goroutine and its connection handed back (engineio park.go).
+	return hs.Serve(s.io.Engine().Listener(hs, ln))
 }
 
 // ServeMetrics serves /metrics (and /debug/pprof/ with Config.Pprof) on ln

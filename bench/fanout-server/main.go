@@ -32,13 +32,14 @@ func run() error {
 	addr := flag.String("addr", "127.0.0.1:3100", "listen address")
 	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this address (profiling runs only)")
 	redisURL := flag.String("redis-url", "", "join a cluster on this Redis (the Redis adapter); empty: a single node")
+	parkDelay := flag.Duration("park-delay", 0, "hold an idle polling GET this long before parking it without a goroutine (engineio Config.ParkDelay); 0: the engine's default (1s), negative: never park")
 	flag.Parse()
 	if *pprofAddr != "" {
 		go func() { _ = http.ListenAndServe(*pprofAddr, nil) }() // profiling aid; its failure only loses the profile
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	cfg := socketio.Config{
-		Engine: engineio.Config{CORS: engineio.CORS{AllowOrigin: func(string) bool { return true }}},
+		Engine: engineio.Config{CORS: engineio.CORS{AllowOrigin: func(string) bool { return true }}, ParkDelay: *parkDelay},
 		Logger: logger,
 	}
 	if *redisURL != "" {
@@ -83,5 +84,5 @@ func run() error {
 			}
 		})
 	})
-	return serve.UntilSignal(*addr, serve.SocketIO(io), io.Close, 5*time.Second, nil)
+	return serve.UntilSignal(*addr, serve.SocketIO(io), io.Close, 5*time.Second, nil, io.Engine().Listener)
 }

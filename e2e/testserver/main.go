@@ -37,6 +37,7 @@ func run() error {
 	recovery := flag.Bool("recovery", false, "enable connection state recovery")
 	allowEIO3 := flag.Bool("allow-eio3", false, "also serve socket.io-client 2.x (Engine.IO v3)")
 	verbose := flag.Bool("v", false, "debug logging")
+	parkDelay := flag.Duration("park-delay", envDuration("PARLEY_PARK_DELAY"), "how long an idle polling GET is held before it is parked without a goroutine (engineio Config.ParkDelay; 0: its default; env PARLEY_PARK_DELAY)")
 	var cl clusterFlags
 	cl.register()
 	flag.Parse()
@@ -51,6 +52,7 @@ func run() error {
 	ecfg.PingTimeout = time.Duration(*pingTimeout) * time.Millisecond
 	ecfg.MaxPayload = *maxPayload
 	ecfg.AllowEIO3 = *allowEIO3
+	ecfg.ParkDelay = *parkDelay
 	cfg := socketio.Config{Engine: ecfg, ConnectTimeout: time.Duration(*connectTimeout) * time.Millisecond, Logger: logger}
 	if *recovery {
 		cfg.Recovery = &socketio.RecoveryConfig{MaxDisconnectionDuration: 5 * time.Second, SkipMiddlewares: true}
@@ -71,7 +73,7 @@ func run() error {
 	// port 0), so it is printed whatever the log level.
 	return serve.UntilSignal(*addr, serve.SocketIO(io), io.Close, 3*time.Second, func(a net.Addr) {
 		fmt.Println("testserver listening addr=" + a.String())
-	})
+	}, io.Engine().Listener)
 }
 
 // setup installs the namespaces of TESTSERVER.md.
@@ -312,4 +314,11 @@ func raws(in []json.RawMessage) []any {
 		out[i] = r
 	}
 	return out
+}
+
+// envDuration parses the environment variable name as a duration; unset
+// or invalid is zero (the flag's default then applies).
+func envDuration(name string) time.Duration {
+	d, _ := time.ParseDuration(os.Getenv(name)) // invalid: zero, the default
+	return d
 }

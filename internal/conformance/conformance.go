@@ -9,6 +9,7 @@ package conformance
 import (
 	"context"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 
@@ -70,12 +71,16 @@ type Options struct {
 	// AllowEIO3 also serves Engine.IO v3 (socket.io-client 2.x) on both
 	// endpoints. Default false, as the suites expect.
 	AllowEIO3 bool
+	// ParkDelay is both engines' Config.ParkDelay: how long an idle
+	// polling GET is held before it is parked. Zero: the engine's default.
+	ParkDelay time.Duration
 }
 
 // New builds the conformance profile.
 func New(logger *slog.Logger, opts Options) (*Conformance, error) {
 	ecfg := EngineConfig(logger)
 	ecfg.AllowEIO3 = opts.AllowEIO3
+	ecfg.ParkDelay = opts.ParkDelay
 	io, err := socketio.New(socketio.Config{
 		Engine:         ecfg,
 		ConnectTimeout: time.Second,
@@ -97,6 +102,12 @@ func New(logger *slog.Logger, opts Options) (*Conformance, error) {
 		_, _ = w.Write([]byte("ok")) // the client may be gone
 	})
 	return c, nil
+}
+
+// Listener wraps ln, on which hs serves the profile, for both engines
+// (engineio.Server.Listener): their idle polling GETs are parked.
+func (c *Conformance) Listener(hs *http.Server, ln net.Listener) net.Listener {
+	return c.engine.Listener(hs, c.io.Engine().Listener(hs, ln))
 }
 
 func (c *Conformance) ServeHTTP(w http.ResponseWriter, r *http.Request) { c.mux.ServeHTTP(w, r) }

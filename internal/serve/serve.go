@@ -28,8 +28,10 @@ func SocketIO(sio http.Handler) http.Handler {
 // UntilSignal listens on addr and serves h until SIGINT or SIGTERM. It then
 // calls drain (the engine's Close: sessions get their close packets while
 // the listener is still open) and shuts the HTTP server down, both within
-// timeout. onListen, when not nil, is told the bound address.
-func UntilSignal(addr string, h http.Handler, drain func(context.Context) error, timeout time.Duration, onListen func(net.Addr)) error {
+// timeout. onListen, when not nil, is told the bound address. listen, when
+// not nil, wraps the listener for the server (the engine's Listener, which
+// parks idle long-polling GETs without a goroutine).
+func UntilSignal(addr string, h http.Handler, drain func(context.Context) error, timeout time.Duration, onListen func(net.Addr), listen func(*http.Server, net.Listener) net.Listener) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
@@ -41,6 +43,9 @@ func UntilSignal(addr string, h http.Handler, drain func(context.Context) error,
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	errc := make(chan error, 1)
+	if listen != nil {
+		ln = listen(hs, ln)
+	}
 	go func() { errc <- hs.Serve(ln) }()
 	select {
 	case err := <-errc:
