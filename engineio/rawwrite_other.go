@@ -2,7 +2,10 @@
 
 package engineio
 
-import "syscall"
+import (
+	"net"
+	"syscall"
+)
 
 // inlineWrites disables writeNow where no non-blocking write(2) is at hand
 // (Windows, wasm): every frame goes through the writer goroutine, which
@@ -12,3 +15,9 @@ const inlineWrites = false
 
 // tryWrite is never called when inlineWrites is false; it writes nothing.
 func tryWrite(syscall.RawConn, []byte) int { return 0 }
+
+// writeFrames writes all of bufs to conn.
+func writeFrames(conn net.Conn, _ syscall.RawConn, bufs net.Buffers) error {
+	_, err := bufs.WriteTo(conn)
+	return err
+}

@@ -325,7 +325,7 @@ func (s *Session) writeLoop(conn net.Conn) {
 		batch := s.queue
 		s.queue = s.spare[:0]
 		s.spare = nil
-		b64 := s.wsB64
+		b64, raw := s.wsB64, s.raw
 		s.mu.Unlock()
 
 		final := false
@@ -335,8 +335,7 @@ func (s *Session) writeLoop(conn net.Conn) {
 			final = final || f == frameWSClose
 		}
 		s.extendWriteDeadline(conn)
-		w := bufs
-		_, err := w.WriteTo(conn)
+		err := writeFrames(conn, raw, bufs)
 		clear(batch)
 		s.mu.Lock()
 		s.lastWrite = time.Now().UnixNano()

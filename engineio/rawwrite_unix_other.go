@@ -1,8 +1,11 @@
-//go:build unix
+//go:build unix && !linux
 
 package engineio
 
-import "syscall"
+import (
+	"net"
+	"syscall"
+)
 
 // inlineWrites enables writeNow: a write(2) that never waits exists here.
 const inlineWrites = true
@@ -24,4 +27,11 @@ func tryWrite(raw syscall.RawConn, b []byte) int {
 		}
 	})
 	return n
+}
+
+// writeFrames writes all of bufs to conn, with writev where the
+// connection has it; raw is unused here (see rawwrite_linux.go).
+func writeFrames(conn net.Conn, _ syscall.RawConn, bufs net.Buffers) error {
+	_, err := bufs.WriteTo(conn)
+	return err
 }
