@@ -7,13 +7,11 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"io"
 	"net"
 	"os"
 	"sync"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"github.com/gobwas/ws"
 )
@@ -37,10 +35,6 @@ type netpoller struct {
 	once sync.Once
 	err  error // why the poller could not start; connections keep their goroutine
 	epfd int
-	// epf is epfd registered in Go's own poller: the poll loop waits there
-	// and then takes the events with a non-blocking epoll_pwait, so no
-	// thread sits in a blocking epoll_wait (see waitEvents).
-	epf  *os.File
 	wake [2]int // a pipe: stop writes a byte, the poll loop ends
 
 	// mu guards the fields below; arm holds it shared while it uses epfd,
@@ -146,26 +140,13 @@ func (np *netpoller) start(srv *Server) error {
 		np.closeFDs(fd)
 		return err
 	}
-	// A non-blocking epoll descriptor is pollable: os.NewFile registers it
-	// in Go's poller, which SetReadDeadline confirms (ErrNoDeadline if not).
-	if err := syscall.SetNonblock(fd, true); err != nil {
-		np.closeFDs(fd)
-		return err
-	}
-	epf := os.NewFile(uintptr(fd), "netpoll")
-	if err := epf.SetReadDeadline(time.Time{}); err != nil {
-		_ = epf.Close() // closes fd
-		np.closeFDs(-1)
-		return err
-	}
 	np.mu.Lock()
 	defer np.mu.Unlock()
 	if np.stopped {
-		_ = epf.Close() // closes fd
-		np.closeFDs(-1)
+		np.closeFDs(fd)
 		return errPollerStopped
 	}
-	np.epfd, np.epf = fd, epf
+	np.epfd = fd
 	np.conns = make(map[uint32]*pollConn)
 	np.running = true
 	srv.goroutines.add()
@@ -173,11 +154,8 @@ func (np *netpoller) start(srv *Server) error {
 	return nil
 }
 
-// closeFDs closes the wake pipe and epfd (-1: none; it was closed as epf).
 func (np *netpoller) closeFDs(epfd int) {
-	if epfd >= 0 {
-		_ = syscall.Close(epfd) // ours alone
-	}
+	_ = syscall.Close(epfd)       // ours alone
 	_ = syscall.Close(np.wake[0]) // as above
 	_ = syscall.Close(np.wake[1]) // as above
 }
@@ -209,19 +187,16 @@ func (np *netpoller) run(srv *Server) {
 	defer srv.goroutines.done()
 	defer func() {
 		np.mu.Lock()
-		_ = np.epf.Close() // closes epfd
-		np.closeFDs(-1)
-		np.epfd, np.epf, np.running = -1, nil, false
+		np.closeFDs(np.epfd)
+		np.epfd, np.running = -1, false
 		np.mu.Unlock()
 	}()
 	events := make([]syscall.EpollEvent, 256)
-	raw, err := np.epf.SyscallConn()
-	if err != nil {
-		srv.cfg.Logger.Error("engineio: netpoller has no descriptor; WebSocket reads stop", "err", err)
-		return
-	}
 	for {
-		n, err := waitEvents(raw, events)
+		n, err := syscall.EpollWait(np.epfd, events, -1)
+		if err == syscall.EINTR {
+			continue
+		}
 		if err != nil {
 			srv.cfg.Logger.Error("engineio: epoll_wait failed; WebSocket reads stop", "err", err)
 			return
@@ -241,65 +216,6 @@ func (np *netpoller) run(srv *Server) {
 			go c.readable(srv)
 		}
 	}
-}
-
-// waitEvents waits in Go's poller until the epoll descriptor behind raw
-// is readable and takes its ready events with a non-blocking epoll_pwait.
-// The poll loop used to block in epoll_wait: a thread parked in a system
-// call, whose every return (a message on a re-armed connection) found the
-// process idle and woke sysmon, which then polled every 20 µs for a
-// millisecond or more; at 10 msg/s × 1000 receivers sysmon's sleeps were
-// 8 % of the fan-out server's CPU. The reads of readable (rawRead) are
-// raw for the same reason.
-func waitEvents(raw syscall.RawConn, events []syscall.EpollEvent) (int, error) {
-	var n int
-	var errno syscall.Errno
-	err := raw.Read(func(fd uintptr) bool {
-		for {
-			r, _, e := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, fd, uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
-			if e == syscall.EINTR {
-				continue
-			}
-			n, errno = int(r), e
-			return e != 0 || n > 0 // none ready: wait for readability
-		}
-	})
-	if err != nil {
-		return 0, err
-	}
-	if errno != 0 {
-		return 0, os.NewSyscallError("epoll_pwait", errno)
-	}
-	return n, nil
-}
-
-// rawRead reads into buf as TCPConn.Read does (waiting in Go's poller,
-// under the read deadline), but with a raw read(2): see waitEvents.
-func (c *pollConn) rawRead(buf []byte) (int, error) {
-	var n int
-	var errno syscall.Errno
-	err := c.raw.Read(func(fd uintptr) bool {
-		for {
-			r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)))
-			switch e {
-			case syscall.EINTR:
-				continue
-			case syscall.EAGAIN:
-				return false
-			}
-			n, errno = int(r), e
-			return true
-		}
-	})
-	switch {
-	case err != nil:
-		return 0, err
-	case errno != 0:
-		return 0, os.NewSyscallError("read", errno)
-	case n == 0:
-		return 0, io.EOF
-	}
-	return n, nil
 }
 
 // arm (re-)registers the connection for one readiness report.
@@ -357,7 +273,7 @@ func (c *pollConn) linger(buf []byte) error {
 		return err
 	}
 	for {
-		n, err := c.rawRead(buf)
+		n, err := c.TCPConn.Read(buf)
 		if n > 0 {
 			if err := c.take(buf[:n]); err != nil {
 				return err
