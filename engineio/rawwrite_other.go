@@ -2,10 +2,7 @@
 
 package engineio
 
-import (
-	"net"
-	"syscall"
-)
+import "syscall"
 
 // inlineWrites disables writeNow where no non-blocking write(2) is at hand
 // (Windows, wasm): every frame goes through the writer goroutine, which
@@ -15,9 +12,3 @@ const inlineWrites = false
 
 // tryWrite is never called when inlineWrites is false; it writes nothing.
 func tryWrite(syscall.RawConn, []byte) int { return 0 }
-
-// writeFrames writes all of bufs to conn.
-func writeFrames(conn net.Conn, _ syscall.RawConn, bufs net.Buffers) error {
-	_, err := bufs.WriteTo(conn)
-	return err
-}

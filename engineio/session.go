@@ -325,7 +325,7 @@ func (s *Session) writeLoop(conn net.Conn) {
 		batch := s.queue
 		s.queue = s.spare[:0]
 		s.spare = nil
-		b64, raw := s.wsB64, s.raw
+		b64 := s.wsB64
 		s.mu.Unlock()
 
 		final := false
@@ -335,7 +335,8 @@ func (s *Session) writeLoop(conn net.Conn) {
 			final = final || f == frameWSClose
 		}
 		s.extendWriteDeadline(conn)
-		err := writeFrames(conn, raw, bufs)
+		w := bufs
+		_, err := w.WriteTo(conn)
 		clear(batch)
 		s.mu.Lock()
 		s.lastWrite = time.Now().UnixNano()

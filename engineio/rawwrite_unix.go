@@ -1,11 +1,8 @@
-//go:build unix && !linux
+//go:build unix
 
 package engineio
 
-import (
-	"net"
-	"syscall"
-)
+import "syscall"
 
 // inlineWrites enables writeNow: a write(2) that never waits exists here.
 const inlineWrites = true
@@ -27,11 +24,4 @@ func tryWrite(raw syscall.RawConn, b []byte) int {
 		}
 	})
 	return n
-}
-
-// writeFrames writes all of bufs to conn, with writev where the
-// connection has it; raw is unused here (see rawwrite_linux.go).
-func writeFrames(conn net.Conn, _ syscall.RawConn, bufs net.Buffers) error {
-	_, err := bufs.WriteTo(conn)
-	return err
 }
