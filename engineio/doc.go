@@ -31,11 +31,7 @@
 // hands whatever the kernel did not take to a writer goroutine, so
 // ordering per session and the queue bound hold as for queued frames. A
 // close frame written outside the queue (writeClose) is skipped while
-// writing is set. On Linux these writes are write(2) and writev(2) made
-// with syscall.RawSyscall on the non-blocking descriptor (rawwrite_linux.go):
-// the inline one holds the descriptor with RawConn.Control, the writer's
-// with RawConn.Write, which waits in Go's poller while the socket is full
-// and honours the write deadline.
+// writing is set.
 //
 // Goroutine ownership: every goroutine the engine starts (WebSocket readers,
 // writers, deliverers, upgrade probes, the linger of a refused or oversized
