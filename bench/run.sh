@@ -23,6 +23,8 @@ usage: bench/run.sh [options]
   --step DUR              fanout/chat step length (default 10s; quick 2s)
   --idle-conns N          idle connections (default 10000; quick 2000; max 19000)
   --no-calib              skip the noise calibration (Node measured twice)
+  --all-steps             fanout/chat: run every rate even after a failed step, no
+                          refinement (server CPU and latency at fixed rates)
   --out DIR               results directory (default bench/results/<timestamp>,
                           plus -polling with --transport polling)
   --server-cpu N          CPU for the server (default 0)
@@ -39,6 +41,9 @@ env:
                           persist scenarios; {ADDR} and {PORT} are substituted,
                           e.g. 'bench/bin/parley --addr {ADDR}'. Unset: Parley is
                           skipped for those scenarios.
+  PARLEY_FANOUT_CMD       command serving the bench contract for Parley instead of
+                          bench/bin/fanout-server (e.g. a binary built from another
+                          commit, to compare before and after); {ADDR}, {PORT} as above.
 USAGE
 }
 
@@ -50,6 +55,7 @@ RATES=""
 STEP=""
 IDLE_CONNS=""
 CALIB=1
+ALL_STEPS=0
 OUT=""
 SCPU=0
 LCPU=1
@@ -65,6 +71,7 @@ while [[ $# -gt 0 ]]; do
     --step) STEP="$2"; shift ;;
     --idle-conns) IDLE_CONNS="$2"; shift ;;
     --no-calib) CALIB=0 ;;
+    --all-steps) ALL_STEPS=1 ;;
     --out) OUT="$2"; shift ;;
     --server-cpu) SCPU="$2"; shift ;;
     --loadgen-cpu) LCPU="$2"; shift ;;
@@ -108,6 +115,8 @@ if [[ $TRANSPORT == polling ]] && (( IDLE_CONNS > 9000 )); then
   exit 2
 fi
 
+STEPS_ARG=""
+[[ $ALL_STEPS == 1 ]] && STEPS_ARG=" -all-steps"
 OUT=${OUT:-bench/results/$(date +%Y%m%d-%H%M%S)$([[ $TRANSPORT == websocket ]] || echo "-$TRANSPORT")}
 mkdir -p "$OUT/logs" "$OUT/tmp"
 BIN=bench/bin
@@ -175,7 +184,13 @@ server_cmd() {
       esac ;;
     *)
       case "$s" in
-        parley) [[ $HAVE_PARLEY == 1 ]] && echo "$BIN/fanout-server --addr $addr" ;;
+        parley)
+          if [[ -n ${PARLEY_FANOUT_CMD:-} ]]; then
+            local c=${PARLEY_FANOUT_CMD//\{ADDR\}/$addr}
+            echo "${c//\{PORT\}/$port}"
+          elif [[ $HAVE_PARLEY == 1 ]]; then
+            echo "$BIN/fanout-server --addr $addr"
+          fi ;;
         node) echo "node bench/node/fanout.mjs --port $port" ;;
         zishang) [[ $HAVE_ZISHANG == 1 ]] && echo "$BIN/zishang --addr $addr" ;;
         wslib-*) [[ $HAVE_WSLIB == 1 ]] && echo "$BIN/wslib --addr $addr --lib ${s#wslib-}" ;;
@@ -186,11 +201,11 @@ server_cmd() {
 
 loadgen_args() {
   case "$1" in
-    fanout) echo "-receivers $RECEIVERS -senders $SENDERS -rates $RATES -step $STEP -refine $REFINE" ;;
+    fanout) echo "-receivers $RECEIVERS -senders $SENDERS -rates $RATES -step $STEP -refine $REFINE$STEPS_ARG" ;;
     latency) echo "-receivers $RECEIVERS -senders $SENDERS -rate 40 -duration $LAT_DUR" ;;
     idle) echo "-conns $IDLE_CONNS -duration $IDLE_HOLD" ;;
     echo) echo "-conns $ECHO_CONNS -duration $ECHO_DUR" ;;
-    chat) echo "-receivers $RECEIVERS -senders $CHAT_SENDERS -rates $CHAT_RATES -step $STEP -refine $REFINE" ;;
+    chat) echo "-receivers $RECEIVERS -senders $CHAT_SENDERS -rates $CHAT_RATES -step $STEP -refine $REFINE$STEPS_ARG" ;;
     persist) echo "-rooms $ROOMS -room-senders $ROOM_SENDERS -duration $PERSIST_DUR" ;;
   esac
 }

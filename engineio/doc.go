@@ -20,11 +20,22 @@
 // coalescing everything queued into one write; a session whose queue
 // overflows is closed ("slow consumer"). The heartbeat uses one runtime timer
 // per session, not a goroutine. Each WebSocket session owns one reader
-// goroutine; each polling request runs in its HTTP handler goroutine,
-// except a GET that has waited Config.ParkDelay with nothing to answer on
-// a connection served through Server.Listener: it is parked without a
-// goroutine (park.go), and whoever wakes it starts one that writes the
-// response and hands the connection back to the http.Server.
+// goroutine (on Linux only while data arrives, see netpoll_linux.go); each
+// polling request runs in its HTTP handler goroutine, except a GET that has
+// waited Config.ParkDelay with nothing to answer on a connection served
+// through Server.Listener: it is parked without a goroutine (park.go), and
+// whoever wakes it starts one that writes the response and hands the
+// connection back to the http.Server.
+//
+// Who writes a WebSocket. At most one goroutine writes a session's
+// connection at a time: the one that set Session.writing, which is either
+// the writer goroutine (writeLoop) or, for a frame sent to a connection
+// that is quiet (nothing queued, no writer, no write for inlineGap), the
+// sender's own goroutine (writeNow), which makes one non-blocking write and
+// hands whatever the kernel did not take to a writer goroutine, so
+// ordering per session and the queue bound hold as for queued frames. A
+// close frame written outside the queue (writeClose) is skipped while
+// writing is set.
 //
 // Goroutine ownership: every goroutine the engine starts (WebSocket readers,
 // writers, deliverers, upgrade probes, the linger of a refused or oversized

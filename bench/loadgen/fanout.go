@@ -63,23 +63,27 @@ func (r *ackRing) take(id int64) (ns int64, step int, ok bool) {
 }
 
 type stepResult struct {
-	Rate          float64 `json:"rateMsgs"`
-	Target        float64 `json:"targetDeliveries"`
-	Achieved      float64 `json:"achievedDeliveries"`
-	Sent          int64   `json:"sent"`
-	Expected      int64   `json:"expected"`
-	Received      int64   `json:"received"`
-	Loss          int64   `json:"loss"`
-	ShortRecv     int     `json:"receiversMissing"`
-	Reorder       int64   `json:"reorder"`
-	Latency       latency `json:"latency"`
-	AckLatency    latency `json:"ackLatency,omitzero"`
-	AckFail       int64   `json:"ackFail,omitempty"`
-	Disconnected  int     `json:"disconnected"`
-	LoadgenCPU    float64 `json:"loadgenCPU"`          // share of one core the load generator used
-	ServerCPU     float64 `json:"serverCPU,omitempty"` // share of one core the server used (with -server-pid)
-	Pass          bool    `json:"pass"`
-	FailureReason string  `json:"failure,omitempty"`
+	Rate         float64 `json:"rateMsgs"`
+	Target       float64 `json:"targetDeliveries"`
+	Achieved     float64 `json:"achievedDeliveries"`
+	Sent         int64   `json:"sent"`
+	Expected     int64   `json:"expected"`
+	Received     int64   `json:"received"`
+	Loss         int64   `json:"loss"`
+	ShortRecv    int     `json:"receiversMissing"`
+	Reorder      int64   `json:"reorder"`
+	Latency      latency `json:"latency"`
+	AckLatency   latency `json:"ackLatency,omitzero"`
+	AckFail      int64   `json:"ackFail,omitempty"`
+	Disconnected int     `json:"disconnected"`
+	LoadgenCPU   float64 `json:"loadgenCPU"`          // share of one core the load generator used
+	ServerCPU    float64 `json:"serverCPU,omitempty"` // share of one core the server used (with -server-pid)
+	// ServerCPUPerDelivery is the server's CPU time over the step (sending,
+	// receiving, everything) divided by the deliveries, in microseconds.
+	ServerCPUPerDelivery float64 `json:"serverCPUusPerDelivery,omitempty"`
+	LoadAvg              float64 `json:"loadAvg1"` // the machine's 1-minute load average at the step's end
+	Pass                 bool    `json:"pass"`
+	FailureReason        string  `json:"failure,omitempty"`
 }
 
 // runFanout runs the fanout, latency and chat scenarios: receivers and senders
@@ -248,8 +252,9 @@ func runFanout(ctx context.Context, cfg config, chat bool) (map[string]any, erro
 			line += " (LOADGEN-BOUND)"
 		}
 		if res.ServerCPU > 0 {
-			line += fmt.Sprintf("  server cpu %.0f%%", 100*res.ServerCPU)
+			line += fmt.Sprintf("  server cpu %.1f%% (%.2fµs/del)", 100*res.ServerCPU, res.ServerCPUPerDelivery)
 		}
+		line += fmt.Sprintf("  load %.1f", res.LoadAvg)
 		log.Printf("%s  %s", line, verdict)
 		if !res.Pass {
 			// Let a backlog drain before anything else runs: wait until the
@@ -272,16 +277,21 @@ func runFanout(ctx context.Context, cfg config, chat bool) (map[string]any, erro
 		si++
 		results = append(results, res)
 		if !res.Pass {
-			fail = &results[len(results)-1]
-			break
+			if fail == nil {
+				fail = &results[len(results)-1]
+			}
+			if !cfg.allSteps {
+				break
+			}
+		} else if fail == nil {
+			best = &results[len(results)-1]
 		}
-		best = &results[len(results)-1]
 		if ctx.Err() != nil || !sleepCtx(ctx, time.Second) {
 			break
 		}
 	}
 	// Refine: geometric bisection between the last pass and the first failure.
-	for r := 0; r < cfg.refine && best != nil && fail != nil && fail.Disconnected == 0 && ctx.Err() == nil; r++ {
+	for r := 0; r < cfg.refine && !cfg.allSteps && best != nil && fail != nil && fail.Disconnected == 0 && ctx.Err() == nil; r++ {
 		rate := math.Round(math.Sqrt(best.Rate * fail.Rate))
 		if rate <= best.Rate || rate >= fail.Rate {
 			break
@@ -381,7 +391,11 @@ func runStep(ctx context.Context, cfg config, chat bool, si int, st *stepStats, 
 	}
 	if scpu1, err := serverCPUTime(cfg.serverPID); err == nil && scpuErr == nil {
 		res.ServerCPU = (scpu1 - scpu0).Seconds() / elapsed
+		if recv > 0 {
+			res.ServerCPUPerDelivery = float64((scpu1 - scpu0).Nanoseconds()) / 1e3 / float64(recv)
+		}
 	}
+	res.LoadAvg = loadAvg()
 	if chat {
 		res.AckLatency = st.ackLat.summary()
 		res.AckFail = st.ackFail.Load() + max(sent-st.acks.Load(), 0)

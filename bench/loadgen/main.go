@@ -58,6 +58,7 @@ type config struct {
 	dialTimeout time.Duration
 	maxTime     time.Duration
 	refine      int
+	allSteps    bool
 	warmup      time.Duration
 	report      string
 	cpuProfile  string
@@ -83,6 +84,7 @@ func main() {
 	flag.IntVar(&cfg.conns, "conns", 0, "idle: connections (default 10000); echo: connections (default 100); soak: clients (default 2000)")
 	flag.IntVar(&cfg.rooms, "rooms", 100, "persist, soak: rooms")
 	flag.IntVar(&cfg.roomSenders, "room-senders", 10, "persist: senders per room")
+	flag.BoolVar(&cfg.allSteps, "all-steps", false, "fanout/chat: run every rate even after a step failed (no refinement): CPU and latency at fixed rates")
 	flag.IntVar(&cfg.refine, "refine", 2, "fanout/chat: extra bisection steps between the last passing and the first failing rate")
 	flag.DurationVar(&cfg.warmup, "warmup", 2*time.Second, "fanout/latency/chat: unreported warm-up at the first rate")
 	flag.IntVar(&cfg.inflight, "inflight", 1, "echo/persist: unacknowledged emits per connection")
@@ -424,6 +426,24 @@ func serverCPUTime(pid int) (time.Duration, error) {
 		return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
 	}
 	return time.Duration(ut+st) * time.Second / clockTicks, nil
+}
+
+// loadAvg returns the machine's 1-minute load average, or -1 when
+// /proc/loadavg cannot be read.
+func loadAvg() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return -1
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return -1
+	}
+	v, err := strconv.ParseFloat(f[0], 64)
+	if err != nil {
+		return -1
+	}
+	return v
 }
 
 // cpuPressure returns the "some avg10" CPU pressure in percent, or -1 when
