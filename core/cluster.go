@@ -298,6 +298,16 @@ func (t *Presence) aggregateLocked(id string) (events.PresenceState, bool) {
 	return st, true
 }
 
+// adoptStatusLocked takes the user's latest status from the other nodes'
+// records when it is newer than u's.
+func (t *Presence) adoptStatusLocked(u *user) {
+	for _, r := range t.remote[u.ref.ID] {
+		if r.StatusAt > u.statusAt {
+			u.status, u.statusAt = r.Status, r.StatusAt
+		}
+	}
+}
+
 // userRoomsLocked returns the rooms the user is in on any node.
 func (t *Presence) userRoomsLocked(id string) []string {
 	var rooms []string

@@ -3,6 +3,7 @@ package core_test
 import (
 	"context"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -286,5 +287,117 @@ func TestClusterMoveBetweenNodes(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// watchAll registers a watcher of userID on every node and returns the
+// states each received, by node.
+func watchAll(t *testing.T, nodes []*testNode, userID string) func() [][]events.PresenceState {
+	t.Helper()
+	var mu sync.Mutex
+	got := make([][]events.PresenceState, len(nodes))
+	for i, n := range nodes {
+		w, err := n.p.Watch("", func(st events.PresenceState) {
+			mu.Lock()
+			got[i] = append(got[i], st)
+			mu.Unlock()
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(w.Close)
+		if _, err := w.Add(context.Background(), []string{userID}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return func() [][]events.PresenceState {
+		mu.Lock()
+		defer mu.Unlock()
+		out := make([][]events.PresenceState, len(got))
+		for i, s := range got {
+			out[i] = slices.Clone(s)
+		}
+		return out
+	}
+}
+
+// brief renders states as "status/connections" ("offline" for an offline
+// one), for comparisons.
+func brief(states []events.PresenceState) []string {
+	var out []string
+	for _, st := range states {
+		if !st.IsOnline {
+			out = append(out, "offline")
+			continue
+		}
+		out = append(out, string(st.Status)+"/"+strconv.Itoa(st.Connections))
+	}
+	return out
+}
+
+// fireGrace fires n's pending grace timers.
+func fireGrace(t *testing.T, n *testNode) {
+	t.Helper()
+	pending := n.timers.Pending()
+	if len(pending) == 0 {
+		t.Fatalf("%s has no grace timer pending", n.id)
+	}
+	for _, tm := range pending {
+		n.timers.Fire(tm)
+	}
+}
+
+// A user is one user cluster-wide, and the grace period is the cluster's:
+// a socket dropping on one node and the user reconnecting on another
+// within the grace period shows nothing to any node's watchers, the
+// status chosen before lasts, and once the user's last socket anywhere
+// is gone for the grace period every node's watchers see it offline,
+// once.
+func TestClusterGraceAcrossNodes(t *testing.T) {
+	t.Parallel()
+	bob := events.UserRef{ID: "bob", Name: "Bob"}
+	b, nodes := newCluster(t, "n1", "n2", "n3")
+	states := watchAll(t, nodes, "bob")
+	c1, _ := member(t, nodes[0].ch, nodes[0].ns, "a1", bob)
+	if _, err := nodes[0].p.SetStatus("bob", events.UserBusy); err != nil {
+		t.Fatal(err)
+	}
+	b.flush()
+	c1.Close("transport close")
+	b.flush()
+	c2, _ := member(t, nodes[1].ch, nodes[1].ns, "b1", bob)
+	b.flush()
+	fireGrace(t, nodes[0]) // n1's grace period ends; bob is on n2
+	b.flush()
+	if _, err := nodes[1].p.SetStatus("bob", events.UserAway); err != nil {
+		t.Fatal(err)
+	}
+	b.flush()
+	want := []string{"online/1", "busy/1", "away/1"}
+	for i, s := range states() {
+		if got := brief(s); !slices.Equal(got, want) {
+			t.Errorf("%s's watcher saw %v; want %v", nodes[i].id, got, want)
+		}
+	}
+	if st := nodes[1].p.Connections("bob"); st != 1 {
+		t.Errorf("n2 counts %d connections; want 1", st)
+	}
+
+	// Bob goes away from n2 for good: offline once, everywhere, after
+	// n2's grace period only.
+	c2.Close("transport close")
+	b.flush()
+	for i, s := range states() {
+		if got := brief(s); !slices.Equal(got, want) {
+			t.Errorf("during the grace period %s's watcher saw %v; want %v", nodes[i].id, got, want)
+		}
+	}
+	fireGrace(t, nodes[1])
+	b.flush()
+	want = append(want, "offline")
+	for i, s := range states() {
+		if got := brief(s); !slices.Equal(got, want) {
+			t.Errorf("%s's watcher saw %v; want %v", nodes[i].id, got, want)
+		}
 	}
 }

@@ -258,6 +258,12 @@ func (t *Presence) Track(c namespaces.Conn, u events.UserRef) error {
 	if st == nil {
 		st = &user{ref: u, conns: map[*conn]struct{}{}, status: events.UserOnline}
 		t.users[u.ID] = st
+		if t.cfg.Replica != nil {
+			// The user may be online on other nodes, or in a grace period
+			// there: the status chosen there is the user's, and must
+			// outlive the records that carry it now.
+			t.adoptStatusLocked(st)
+		}
 	}
 	st.ref.Name = u.Name // the latest name wins
 	t.stopGraceLocked(st)
