@@ -48,6 +48,22 @@ type nodeRecord struct {
 	// When two nodes skipped (their last sockets left at once), each learns
 	// of the other's skip, and the one with the smaller id announces.
 	Skipped []string `json:"k,omitempty"`
+	// Left lists the rooms whose userLeft this update announced. It
+	// settles the other nodes' skips of those rooms (Skipped). A room
+	// that merely disappears from a record settles nothing: the record
+	// may have been published between the socket's leaving and the
+	// decision, which a later update carries.
+	Left []string `json:"e,omitempty"`
+}
+
+// recordNews is what an update of a record says besides the state: the
+// announcements made or skipped with it (see nodeRecord).
+type recordNews struct {
+	skipped, left, joinSkipped []string
+}
+
+func (n recordNews) empty() bool {
+	return len(n.skipped) == 0 && len(n.left) == 0 && len(n.joinSkipped) == 0
 }
 
 // feedMsg is one entry of the chat feed.
@@ -159,11 +175,11 @@ func (t *Presence) roomJoined(room string, u events.UserRef) bool {
 	delete(t.announcedLeft, k)
 	elsewhere := t.remoteRooms[room][u.ID] > 0
 	if lu := t.users[u.ID]; lu != nil {
-		var joinSkipped []string
+		var news recordNews
 		if elsewhere {
-			joinSkipped = []string{room}
+			news.joinSkipped = []string{room}
 		}
-		t.publishLocked(lu, nil, joinSkipped...)
+		t.publishLocked(lu, news)
 	}
 	return elsewhere
 }
@@ -190,21 +206,21 @@ func (t *Presence) roomLeft(room string, u events.UserRef) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	elsewhere := t.remoteRooms[room][u.ID] > 0
-	var skipped []string
+	var news recordNews
 	if elsewhere {
 		t.pending[roomUser{room, u.ID}] = struct{}{}
-		skipped = []string{room}
-	}
-	if !elsewhere {
+		news.skipped = []string{room}
+	} else {
 		t.leftAnnouncedLocked(room, u.ID)
+		news.left = []string{room}
 	}
 	if lu := t.users[u.ID]; lu != nil {
-		t.publishLocked(lu, skipped)
+		t.publishLocked(lu, news)
 	} else if elsewhere {
 		// The user has no record here any more (offline at once, no
 		// grace): tell the others of the skip with an empty record that
 		// is deleted right after.
-		b, _ := json.Marshal(nodeRecord{Name: u.Name, Skipped: skipped}) // a struct of strings and ints always encodes
+		b, _ := json.Marshal(nodeRecord{Name: u.Name, Skipped: news.skipped}) // a struct of strings and ints always encodes
 		t.cfg.Replica.Put(u.ID, b)
 		t.cfg.Replica.Delete(u.ID)
 	}
@@ -245,11 +261,11 @@ func (t *Presence) localRoomsLocked(u *user) []string {
 	return rooms
 }
 
-// publishLocked replicates u's record, unless unchanged.
-func (t *Presence) publishLocked(u *user, skipped []string, joinSkipped ...string) {
+// publishLocked replicates u's record, unless unchanged and without news.
+func (t *Presence) publishLocked(u *user, news recordNews) {
 	rec := nodeRecord{
 		Name: u.ref.Name, Conns: len(u.conns), Status: u.status, StatusAt: u.statusAt,
-		Rooms: t.localRoomsLocked(u), Skipped: skipped, JoinSkipped: joinSkipped,
+		Rooms: t.localRoomsLocked(u), Skipped: news.skipped, Left: news.left, JoinSkipped: news.joinSkipped,
 	}
 	if len(u.conns) == 0 {
 		rec.LeftAt = u.leftAt
@@ -259,7 +275,7 @@ func (t *Presence) publishLocked(u *user, skipped []string, joinSkipped ...strin
 		t.cfg.Logger.Error("presence: encode record", "err", err)
 		return
 	}
-	if len(skipped) == 0 && len(joinSkipped) == 0 && t.sent[u.ref.ID] == string(b) {
+	if news.empty() && t.sent[u.ref.ID] == string(b) {
 		return
 	}
 	t.sent[u.ref.ID] = string(b)
@@ -437,10 +453,11 @@ func (t *Presence) setRemoteLocked(node, id string, rec *nodeRecord) (added, rem
 	return added, removed
 }
 
-// applyLocked applies node's new record of id (nil: deleted), delivers the
-// changes and returns the skipped leaves to resolve and the skipped joins
-// this node must announce.
-func (t *Presence) applyLocked(node, id string, rec *nodeRecord) (skips, joins []roomUser) {
+// applyLocked applies node's new record of id (nil: deleted; loaded: read
+// whole from its table, its news lost), delivers the changes and returns
+// the skipped leaves to resolve and the skipped joins this node must
+// announce.
+func (t *Presence) applyLocked(node, id string, rec *nodeRecord, loaded bool) (skips, joins []roomUser) {
 	old := t.remote[id][node]
 	added, removed := t.setRemoteLocked(node, id, rec)
 	if rec == nil && old != nil {
@@ -460,12 +477,17 @@ func (t *Presence) applyLocked(node, id string, rec *nodeRecord) (skips, joins [
 			}
 		}
 	}
-	for _, r := range removed {
-		if rec != nil && slices.Contains(rec.Skipped, r) {
-			continue
-		}
+	// This node's skips are settled by the other node's announcement
+	// (Left), by its skip (resolved below), or, with no news to go by, by
+	// the user's leaving that node altogether (a deleted record, or a
+	// room missing from a record read whole).
+	settled := removed
+	if rec != nil && !loaded {
+		settled = rec.Left
+	}
+	for _, r := range settled {
 		if t.remoteRooms[r][id] == 0 {
-			delete(t.pending, roomUser{r, id}) // announced there, or resolved below
+			delete(t.pending, roomUser{r, id})
 		}
 	}
 	for _, r := range added {
@@ -513,7 +535,7 @@ func (t *Presence) PutRecord(node, userID string, val []byte) {
 		t.mu.Unlock()
 		return
 	}
-	skips, joins := t.applyLocked(node, userID, rec)
+	skips, joins := t.applyLocked(node, userID, rec, false)
 	t.mu.Unlock()
 	if t.cfg.Chat != nil {
 		t.resolve(node, skips, map[string]string{userID: rec.Name})
@@ -528,7 +550,7 @@ func (t *Presence) DeleteRecord(node, userID string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if !t.closed {
-		t.applyLocked(node, userID, nil)
+		t.applyLocked(node, userID, nil, false)
 	}
 }
 
@@ -537,7 +559,7 @@ func (t *Presence) LoadNode(node string, recs map[string][]byte) {
 	parsed := map[string]*nodeRecord{}
 	for id, val := range recs {
 		if rec, ok := t.decode(node, id, val); ok {
-			rec.Skipped, rec.JoinSkipped = nil, nil // old news
+			rec.Skipped, rec.Left, rec.JoinSkipped = nil, nil, nil // old news
 			parsed[id] = rec
 		}
 	}
@@ -548,11 +570,11 @@ func (t *Presence) LoadNode(node string, recs map[string][]byte) {
 	}
 	for id, r := range t.remote {
 		if _, ok := r[node]; ok && parsed[id] == nil {
-			t.applyLocked(node, id, nil)
+			t.applyLocked(node, id, nil, true)
 		}
 	}
 	for id, rec := range parsed {
-		t.applyLocked(node, id, rec)
+		t.applyLocked(node, id, rec, true)
 	}
 }
 

@@ -401,3 +401,60 @@ func TestClusterGraceAcrossNodes(t *testing.T) {
 		}
 	}
 }
+
+// A user's last two sockets in rooms, on two nodes, disconnecting at once
+// (each node deciding before it hears of the other): userLeft is
+// announced once per room.
+//
+// Regressions: (1) a node's presence published the user's record without
+// the closing socket's rooms before its chat session had decided about
+// them, which the other node took for an announced leave, dropping its
+// own skip; then neither announced. (2) The same inference from a record
+// published by another goroutine between a socket's leaving a room and
+// the session's decision ("undecided": the room gone, no news), which the
+// test injects: only an explicit announcement (nodeRecord.Left) settles a
+// skip.
+func TestClusterDisconnectAtOnce(t *testing.T) {
+	t.Parallel()
+	alice := events.UserRef{ID: "alice", Name: "Alice"}
+	ctx := context.Background()
+	for _, undecided := range []bool{false, true} {
+		t.Run(map[bool]string{false: "disconnect", true: "an undecided record between"}[undecided], func(t *testing.T) {
+			t.Parallel()
+			b, nodes := newCluster(t, "n1", "n2")
+			ca, sa := member(t, nodes[0].ch, nodes[0].ns, "a1", alice)
+			cb, sb := member(t, nodes[1].ch, nodes[1].ns, "b1", alice)
+			rooms := []string{"lobby", "side"}
+			for _, r := range rooms {
+				if _, err := sa.Join(ctx, events.JoinRoomRequest{Room: r}); err != nil {
+					t.Fatal(err)
+				}
+				b.flush()
+				if _, err := sb.Join(ctx, events.JoinRoomRequest{Room: r}); err != nil {
+					t.Fatal(err)
+				}
+				b.flush()
+			}
+			ca.Close("transport close")
+			cb.Close("transport close")
+			if undecided {
+				// n2's record as another goroutine of n2 could publish it
+				// while b1's session is between leaving the rooms and
+				// deciding: n1, which skipped already (the smaller id, so
+				// the one to announce), hears it before n2's skips.
+				nodes[0].p.PutRecord("n2", "alice", []byte(`{"n":"Alice","c":1,"s":"online"}`))
+			}
+			b.flush()
+			if j, l := announced(nodes); j != len(rooms) || l != len(rooms) {
+				t.Fatalf("announced %d userJoined and %d userLeft; want %d of each", j, l, len(rooms))
+			}
+			for _, n := range nodes {
+				for _, r := range rooms {
+					if m := n.ch.Members(r); len(m) != 0 {
+						t.Errorf("%s: members of %s %v; want none", n.id, r, m)
+					}
+				}
+			}
+		})
+	}
+}

@@ -341,7 +341,7 @@ func (t *Presence) disconnect(userID string, entry *conn) {
 		g.stop = t.cfg.AfterFunc(t.cfg.Grace, func() { t.graceExpired(userID, g) })
 		u.grace = g
 		if t.cfg.Replica != nil {
-			t.publishLocked(u, nil)
+			t.publishLocked(u, recordNews{})
 			t.refreshLocked(userID)
 		}
 	}
@@ -486,7 +486,7 @@ func (t *Presence) Close(ctx context.Context) error {
 // (the grace period).
 func (t *Presence) changedLocked(u *user) {
 	if t.cfg.Replica != nil {
-		t.publishLocked(u, nil)
+		t.publishLocked(u, recordNews{})
 		t.refreshLocked(u.ref.ID)
 		return
 	}

@@ -66,16 +66,21 @@ func (ch *Chat) Open(c namespaces.Conn) (*Session, error) {
 	if !ok {
 		return nil, errors.New("core: a chat connection without an identity")
 	}
+	s := &Session{
+		ch: ch, c: c, user: user, log: ch.cfg.Logger.With("nsp", c.Namespace(), "socket", c.ID()),
+		joined: map[string]struct{}{}, typing: map[string]*typingTimer{},
+	}
+	// The session's handler is registered before presence's, so that it
+	// runs first: in a cluster the user's replicated record must keep the
+	// closing socket's rooms until the session has decided, room by room,
+	// whether to announce userLeft (a record without them reads, on the
+	// other nodes, as a leave announced here; see nodeRecord.Skipped).
+	c.OnDisconnect(s.disconnected)
 	if ch.presence != nil {
 		if err := ch.presence.Track(c, user); err != nil {
 			return nil, err
 		}
 	}
-	s := &Session{
-		ch: ch, c: c, user: user, log: ch.cfg.Logger.With("nsp", c.Namespace(), "socket", c.ID()),
-		joined: map[string]struct{}{}, typing: map[string]*typingTimer{},
-	}
-	c.OnDisconnect(s.disconnected)
 	s.resume()
 	return s, nil
 }
