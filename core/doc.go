@@ -79,18 +79,35 @@
 //     Connections, and so MaxConnectionsPerUser, count every node's (two
 //     handshakes on two nodes within the replication delay, about a
 //     millisecond, may both pass). Members lists the users of every node.
-//   - userJoined/userLeft are announced once per user and room cluster
-//     wide: a node announces a join only when no other node has the user
-//     in the room, and a leave only when no other node has it. When the
-//     last sockets leave on two nodes at once, each believing the other
-//     still holds the user, each skips and says so in its record
-//     (nodeRecord.Skipped), and the node with the smaller id announces.
-//     Two first joins on two nodes within the replication delay may both
-//     announce userJoined (a member list is a set; harmless). A join on
-//     one node skipped because another node held the user, while the
-//     user's last socket there left (that node announcing userLeft), is
-//     announced by the leaving node once it learns of the skipped join
-//     (nodeRecord.JoinSkipped): the room hears userLeft, then userJoined.
+//   - A node's records come back to it through the replication as well
+//     (Presence.PutRecord with its own id), and every node receives
+//     every node's records in one order, the order in which Redis took
+//     them. userLeft is decided in that order, so on every node alike: a
+//     record that takes a room out of the last node that had the user in
+//     it is announced by that record's node, once, however the user's
+//     last sockets on two nodes interleave and whatever each node knew of
+//     the other's joins at the time. userJoined is announced at once by
+//     the node of the user's first socket there unless another node has
+//     the user in the room already (two first joins on two nodes within
+//     the replication delay may both announce it: a member list is a
+//     set), or another node announced the user's userLeft there lately:
+//     that node announces the join, after its userLeft, when it sees the
+//     record (nodeRecord.JoinBy), and so does the node whose record took
+//     the room out when the joining node skipped because it still saw the
+//     user there. joinRoom and leaveRoom are acknowledged only once the
+//     record is written (Replica.Wait), so that what a client does next,
+//     on any node, comes after them in that order; a disconnect is not
+//     waited for (nobody is told). Records read whole (a node's first
+//     read, or after lost messages) update the state but announce
+//     nothing.
+//   - The grace period is the cluster's: a user is online while any node
+//     has a connection or a running grace period for it, so a socket
+//     dropping on one node and the user reconnecting on another within
+//     the grace period shows nothing to watchers; a node where the user
+//     connects takes the status chosen on the others (the newest wins),
+//     so it outlives the grace period of the node where it was chosen.
+//     (A reconnect that reaches another node before the drop is known
+//     there shows two connections for that moment, as it is.)
 //   - A dead node (NodeGone, from the node heartbeats): its users leave
 //     their rooms at once (the leader, one live node, announces userLeft),
 //     and stay online on the other nodes for the grace period, in case
@@ -105,7 +122,8 @@
 //
 // PutRecord, DeleteRecord, LoadNode, NodeGone and Relay run on the
 // replication's goroutine; they take Presence.mu, release it, and only
-// then take a room lock to announce (lock order below holds).
+// then take a room lock to announce (lock order below holds), in the
+// order of the records.
 //
 // # Concurrency
 //

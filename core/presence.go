@@ -110,12 +110,14 @@ type Presence struct {
 	remote      map[string]map[string]*nodeRecord
 	remoteRooms map[string]map[string]int
 	shown       map[string]events.PresenceState
-	pending     map[roomUser]struct{}
-	// announcedLeft: the userLeft this node announced lately (see
-	// nodeRecord.JoinSkipped).
-	announcedLeft map[roomUser]time.Time
-	sent          map[string]string
-	dead          map[string]*graceTimer
+	// echoRooms and echoNames: this node's records as they came back
+	// through the replication (the rooms, by user), and leftBy: who
+	// announced a userLeft lately; see transitionsLocked.
+	echoRooms map[string][]string
+	echoNames map[string]string
+	leftBy    map[roomUser]leftMark
+	sent      map[string]string
+	dead      map[string]*graceTimer
 	// writes counts last-seen writes in flight; Add only under mu while
 	// !closed, so that Close can wait for them.
 	writes sync.WaitGroup
@@ -197,8 +199,9 @@ func NewPresence(cfg PresenceConfig) (*Presence, error) {
 		t.remote = map[string]map[string]*nodeRecord{}
 		t.remoteRooms = map[string]map[string]int{}
 		t.shown = map[string]events.PresenceState{}
-		t.pending = map[roomUser]struct{}{}
-		t.announcedLeft = map[roomUser]time.Time{}
+		t.echoRooms = map[string][]string{}
+		t.echoNames = map[string]string{}
+		t.leftBy = map[roomUser]leftMark{}
 		t.sent = map[string]string{}
 		t.dead = map[string]*graceTimer{}
 	}
@@ -341,7 +344,7 @@ func (t *Presence) disconnect(userID string, entry *conn) {
 		g.stop = t.cfg.AfterFunc(t.cfg.Grace, func() { t.graceExpired(userID, g) })
 		u.grace = g
 		if t.cfg.Replica != nil {
-			t.publishLocked(u, recordNews{})
+			t.publishLocked(u, nil)
 			t.refreshLocked(userID)
 		}
 	}
@@ -486,7 +489,7 @@ func (t *Presence) Close(ctx context.Context) error {
 // (the grace period).
 func (t *Presence) changedLocked(u *user) {
 	if t.cfg.Replica != nil {
-		t.publishLocked(u, recordNews{})
+		t.publishLocked(u, nil)
 		t.refreshLocked(u.ref.ID)
 		return
 	}

@@ -104,6 +104,9 @@ func (s *Session) Join(ctx context.Context, req events.JoinRoomRequest) (events.
 	if err != nil {
 		return events.JoinRoomResult{}, err
 	}
+	if joinedNow {
+		s.ch.replicated(ctx, s.log)
+	}
 	history, _, err := s.ch.cfg.History.Page(ctx, req.Room, "", "", events.DefaultHistoryLimit)
 	if err != nil {
 		if joinedNow {
@@ -142,10 +145,7 @@ func (s *Session) join(room, key string) (bool, error) {
 	}
 	first := !s.ch.userPresent(key, s.user.ID, s.c.ID())
 	s.c.Join(key)
-	if first && s.ch.joinedHere(room, s.user) {
-		first = false // announced by the node it is on already
-	}
-	if first {
+	if first && (!s.ch.clustered() || s.ch.joinedHere(room, s.user)) {
 		s.ch.announceJoined(s.c.To(key), room, s.user)
 	}
 	return true, nil
@@ -165,7 +165,7 @@ func (s *Session) resume() {
 		s.mu.Lock()
 		s.joined[room] = struct{}{}
 		s.mu.Unlock()
-		if !s.ch.userPresent(key, s.user.ID, s.c.ID()) && !s.ch.joinedHere(room, s.user) {
+		if !s.ch.userPresent(key, s.user.ID, s.c.ID()) && (!s.ch.clustered() || s.ch.joinedHere(room, s.user)) {
 			s.ch.announceJoined(s.c.To(key), room, s.user)
 		}
 		mu.Unlock()
@@ -173,13 +173,14 @@ func (s *Session) resume() {
 }
 
 // Leave leaves a room; not_found when the connection is not in it.
-func (s *Session) Leave(_ context.Context, req events.LeaveRoomRequest) (events.LeaveRoomResult, error) {
+func (s *Session) Leave(ctx context.Context, req events.LeaveRoomRequest) (events.LeaveRoomResult, error) {
 	if err := checkRoom(req.Room); err != nil {
 		return events.LeaveRoomResult{}, err
 	}
 	if !s.leave(req.Room, roomKey(req.Room)) {
 		return events.LeaveRoomResult{}, events.Errorf(events.CodeNotFound, "not in room %q", req.Room)
 	}
+	s.ch.replicated(ctx, s.log)
 	return events.LeaveRoomResult{Room: req.Room}, nil
 }
 
@@ -198,10 +199,21 @@ func (s *Session) leave(room, key string) bool {
 	delete(s.joined, room)
 	s.mu.Unlock()
 	s.c.Leave(key)
-	if !s.ch.userPresent(key, s.user.ID, s.c.ID()) && s.ch.leftHere(room, s.user) {
+	s.left(room, key)
+	return true
+}
+
+// left follows the socket's leaving a room (under the room lock): when
+// the user has no other socket in it here, userLeft is announced, or, in
+// a cluster, the user's record says so (see announceCluster).
+func (s *Session) left(room, key string) {
+	switch {
+	case s.ch.userPresent(key, s.user.ID, s.c.ID()):
+	case s.ch.clustered():
+		s.ch.leftHere(room, s.user)
+	default:
 		s.ch.announceLeft(room, key, s.user)
 	}
-	return true
 }
 
 // Post posts a message to a room the connection is in (forbidden
@@ -310,9 +322,7 @@ func (s *Session) disconnected(string) {
 		if typing[room] {
 			s.logEmit(events.Emit(s.ch.cfg.Rooms.To(key), events.UserTyping, events.TypingNotice{Room: room, User: s.user}))
 		}
-		if !s.ch.userPresent(key, s.user.ID, s.c.ID()) && s.ch.leftHere(room, s.user) {
-			s.ch.announceLeft(room, key, s.user)
-		}
+		s.left(room, key)
 		mu.Unlock()
 	}
 }
