@@ -29,8 +29,8 @@ type Replica interface {
 
 // Feed carries what the chat announces (messages, joins, leaves) to the
 // other nodes of a cluster, whose Chat.Relay hands it to their Cluster
-// observers (SSE streams). Publish must not block; it is called under a
-// room lock for joins and leaves.
+// observers (SSE streams). Publish must not block; for joins and leaves
+// it is called from a room's announcement queue, in transition order.
 type Feed interface {
 	Publish(payload []byte)
 }
@@ -180,11 +180,12 @@ func (ch *Chat) announceCluster(as []announcement) {
 		mu := ch.roomLock(key)
 		mu.Lock()
 		if a.joined {
-			ch.announceJoined(ch.cfg.Rooms.To(key), a.room, a.user)
+			ch.queueJoined(mu, ch.cfg.Rooms.To(key), a.room, a.user)
 		} else {
-			ch.announceLeft(a.room, key, a.user)
+			ch.queueLeft(mu, a.room, key, a.user)
 		}
 		mu.Unlock()
+		mu.drain()
 	}
 }
 

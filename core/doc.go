@@ -139,21 +139,56 @@
 //
 //  1. a chat room lock (one of a fixed set, picked by hashing the room
 //     key): serializes a room's membership transitions, the check "is this
-//     the user's first or last connection here" and the Join, Leave and
-//     announcement that follow;
+//     the user's first or last connection here", the Join or Leave and
+//     the queueing of the announcement that follow (roomSlot);
 //  2. Session.mu: one connection's typing timers, joined rooms, closed;
 //  3. Presence.mu: users, watchers (Presence.joined is called under a room
 //     lock);
 //  4. the adapter's and the socket's own locks, inside namespaces.Conn and
 //     Namespace calls (the adapter is read under Presence.mu for a room's
 //     members and a connection's rooms);
-//  5. Chat.obsMu (read-locked while observers run).
+//  5. Chat.obsMu (read-locked while observers run);
+//  6. a room lock's queue lock (roomSlot.qmu): taken under lock 1 to
+//     queue an announcement, and alone to take them off the queue;
+//     nothing is taken under it.
 //
-// Events are emitted with these locks held: Emit never blocks (a socket
-// queues; a slow consumer is dropped, never waited for), which keeps
-// announcements in transition order. Observer functions and Watch delivery
-// functions run under locks 1 and 3: they must not block and must not call
-// back into the core. Store I/O never runs under a lock.
+// # Announcements after the room lock
+//
+// userJoined and userLeft (and the isTyping:false of a closing socket)
+// are decided under the room lock but made after it is released: the
+// transition queues its announcement on its lock's slot, releases the
+// lock, then drains the slot (roomSlot.drain). Emitting can wait (the
+// socket.io namespace takes locks of its own, and a soak showed joins,
+// leaves and disconnects of a slot's rooms queueing behind one slow emit
+// while the room lock was held: ack p99 of 8 to 14 s), and nothing that
+// needs the room lock waits for it now. The order a room's members see is
+// still the order of the transitions:
+//
+//   - Every transition of a room is decided under the room's lock, and
+//     its announcement is queued before the lock is released, so a slot's
+//     queue holds its rooms' announcements in transition order: a
+//     userJoined that follows a userLeft of the same user and room (the
+//     later transition, under the same lock) is queued after it.
+//   - One goroutine at a time drains a slot (the draining flag, under
+//     qmu): it takes announcements from the front and makes each, its
+//     Emit returning, before the next; a goroutine that finds the slot
+//     being drained leaves its announcement to the drainer. So they are
+//     emitted in queue order.
+//   - An Emit hands the packet to the adapter, which queues it for each
+//     member socket in call order (the Redis adapter publishes in call
+//     order), so each member receives them in emission order.
+//
+// In a cluster the announcements the records decide are queued the same
+// way, from the replication's goroutine. The cost: an announcement may
+// reach the room after the transition's caller returned (the joinRoom ack
+// can arrive before the others hear userJoined), and a drainer's own
+// socket waits while it makes the others' announcements. Observer
+// functions (Joined, Left) run from the queue, in transition order,
+// without the room lock; Observer.Message and Watch delivery functions
+// run under locks: none may block or call back into the core. Other
+// events are emitted with locks held: Emit never blocks for long (a
+// socket queues; a slow consumer is dropped, never waited for). Store I/O
+// never runs under a lock.
 //
 // # Goroutines
 //

@@ -126,6 +126,7 @@ func (s *Session) Join(ctx context.Context, req events.JoinRoomRequest) (events.
 // user when this is its first socket there. It reports whether it joined.
 func (s *Session) join(room, key string) (bool, error) {
 	mu := s.ch.roomLock(key)
+	defer mu.drain() // after the unlock
 	mu.Lock()
 	defer mu.Unlock()
 	if s.in(key) {
@@ -146,7 +147,7 @@ func (s *Session) join(room, key string) (bool, error) {
 	first := !s.ch.userPresent(key, s.user.ID, s.c.ID())
 	s.c.Join(key)
 	if first && (!s.ch.clustered() || s.ch.joinedHere(room, s.user)) {
-		s.ch.announceJoined(s.c.To(key), room, s.user)
+		s.ch.queueJoined(mu, s.c.To(key), room, s.user)
 	}
 	return true, nil
 }
@@ -166,9 +167,10 @@ func (s *Session) resume() {
 		s.joined[room] = struct{}{}
 		s.mu.Unlock()
 		if !s.ch.userPresent(key, s.user.ID, s.c.ID()) && (!s.ch.clustered() || s.ch.joinedHere(room, s.user)) {
-			s.ch.announceJoined(s.c.To(key), room, s.user)
+			s.ch.queueJoined(mu, s.c.To(key), room, s.user)
 		}
 		mu.Unlock()
+		mu.drain()
 	}
 }
 
@@ -189,6 +191,7 @@ func (s *Session) Leave(ctx context.Context, req events.LeaveRoomRequest) (event
 // reports false when the socket was not in the room.
 func (s *Session) leave(room, key string) bool {
 	mu := s.ch.roomLock(key)
+	defer mu.drain() // after the unlock
 	mu.Lock()
 	defer mu.Unlock()
 	if !s.in(key) {
@@ -199,20 +202,20 @@ func (s *Session) leave(room, key string) bool {
 	delete(s.joined, room)
 	s.mu.Unlock()
 	s.c.Leave(key)
-	s.left(room, key)
+	s.left(mu, room, key)
 	return true
 }
 
 // left follows the socket's leaving a room (under the room lock): when
 // the user has no other socket in it here, userLeft is announced, or, in
 // a cluster, the user's record says so (see announceCluster).
-func (s *Session) left(room, key string) {
+func (s *Session) left(mu *roomSlot, room, key string) {
 	switch {
 	case s.ch.userPresent(key, s.user.ID, s.c.ID()):
 	case s.ch.clustered():
 		s.ch.leftHere(room, s.user)
 	default:
-		s.ch.announceLeft(room, key, s.user)
+		s.ch.queueLeft(mu, room, key, s.user)
 	}
 }
 
@@ -320,9 +323,13 @@ func (s *Session) disconnected(string) {
 		mu.Lock()
 		s.c.Leave(key)
 		if typing[room] {
-			s.logEmit(events.Emit(s.ch.cfg.Rooms.To(key), events.UserTyping, events.TypingNotice{Room: room, User: s.user}))
+			// Queued too: before the userLeft that may follow.
+			mu.add(func() {
+				s.logEmit(events.Emit(s.ch.cfg.Rooms.To(key), events.UserTyping, events.TypingNotice{Room: room, User: s.user}))
+			})
 		}
-		s.left(room, key)
+		s.left(mu, room, key)
 		mu.Unlock()
+		mu.drain()
 	}
 }
