@@ -105,8 +105,9 @@ type Presence struct {
 	// Cluster state (Replica set), guarded by mu: the other nodes'
 	// records by user and node, the users in each room on other nodes
 	// (room -> user -> nodes), the last state delivered of each online
-	// user, the leaves this node skipped announcing, the last record put
-	// per user, and the grace timers of dead nodes' users.
+	// user, this node's records as they came back, the last userLeft per
+	// room and user, the last record put per user, and the grace timers
+	// of dead nodes' users.
 	remote      map[string]map[string]*nodeRecord
 	remoteRooms map[string]map[string]int
 	shown       map[string]events.PresenceState

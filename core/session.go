@@ -71,10 +71,9 @@ func (ch *Chat) Open(c namespaces.Conn) (*Session, error) {
 		joined: map[string]struct{}{}, typing: map[string]*typingTimer{},
 	}
 	// The session's handler is registered before presence's, so that it
-	// runs first: in a cluster the user's replicated record must keep the
-	// closing socket's rooms until the session has decided, room by room,
-	// whether to announce userLeft (a record without them reads, on the
-	// other nodes, as a leave announced here; see nodeRecord.Skipped).
+	// runs first: the socket leaves its rooms (and, in a cluster, the
+	// user's record says so, room by room) before presence untracks it,
+	// in the order they happen.
 	c.OnDisconnect(s.disconnected)
 	if ch.presence != nil {
 		if err := ch.presence.Track(c, user); err != nil {
