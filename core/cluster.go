@@ -195,10 +195,17 @@ func (ch *Chat) replicated(ctx context.Context, log interface{ Warn(string, ...a
 	if !ch.clustered() {
 		return
 	}
+	ctx, cancel := context.WithTimeout(ctx, maxReplicatedWait)
+	defer cancel()
 	if err := ch.presence.cfg.Replica.Wait(ctx); err != nil {
 		log.Warn("presence records not replicated before the ack", "err", err)
 	}
 }
+
+// maxReplicatedWait bounds replicated: with Redis away, a join or leave is
+// acknowledged after it without the cluster's order (the records are
+// written whole when Redis answers).
+const maxReplicatedWait = 2 * time.Second
 
 // recentLeave is how long the cluster remembers which node announced a
 // user's departure from a room: a join that follows within it is
