@@ -77,9 +77,10 @@ type ChatConfig struct {
 
 // Observer receives what the chat sends to a room, for feeds that are not
 // sockets (SSE streams, metrics). Its functions must return at once and
-// must not call into the chat: Joined and Left run with the room's lock
-// held, in transition order; Message runs after the message is committed
-// and broadcast. A nil function is skipped.
+// must not call into the chat: Joined and Left run in transition order,
+// one at a time per room, after the room lock is released (see the
+// package documentation); Message runs after the message is committed and
+// broadcast. A nil function is skipped.
 type Observer struct {
 	// Message is called with each new message.
 	Message func(events.ChatMessage)
@@ -109,7 +110,7 @@ type Chat struct {
 
 	// roomLocks serialize membership transitions per room (see doc.go). A
 	// fixed set keeps memory bounded however many rooms exist.
-	roomLocks [64]sync.Mutex
+	roomLocks [64]roomSlot
 }
 
 // NewChat validates cfg and returns the Chat; it starts no goroutine.
@@ -186,7 +187,7 @@ func socketIDLike(name string) bool {
 	return true
 }
 
-func (ch *Chat) roomLock(key string) *sync.Mutex {
+func (ch *Chat) roomLock(key string) *roomSlot {
 	h := fnv.New32a()
 	_, _ = h.Write([]byte(key)) // hash.Hash.Write never fails
 	return &ch.roomLocks[h.Sum32()%uint32(len(ch.roomLocks))]
@@ -363,7 +364,8 @@ func (ch *Chat) logEmit(err error) {
 }
 
 // announceJoined tells the room and the observers that u's first
-// connection joined; the room lock is held.
+// connection joined. It runs from the room's queue (roomSlot.drain), in
+// transition order, without the room lock.
 // to is the room as the joining socket addresses it (itself excluded).
 func (ch *Chat) announceJoined(to namespaces.Broadcaster, room string, u events.UserRef) {
 	ru := events.RoomUser{Room: room, User: u}
@@ -382,7 +384,8 @@ func (ch *Chat) announceJoined(to namespaces.Broadcaster, room string, u events.
 }
 
 // announceLeft tells the room and the observers that u's last connection
-// left; the room lock is held.
+// left. It runs from the room's queue (roomSlot.drain), in transition
+// order, without the room lock.
 func (ch *Chat) announceLeft(room, key string, u events.UserRef) {
 	ru := events.RoomUser{Room: room, User: u}
 	ch.logEmit(events.Emit(ch.cfg.Rooms.To(key), events.UserLeft, ru))

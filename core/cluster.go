@@ -1,6 +1,7 @@
 package core
 
 import (
+	"context"
 	"encoding/json"
 	"maps"
 	"slices"
@@ -19,12 +20,17 @@ type Replica interface {
 	Node() string
 	Put(userID string, record []byte)
 	Delete(userID string)
+	// Wait returns once the changes put so far are ordered among the
+	// cluster's (written), or with ctx's error. Joins and leaves wait for
+	// it before they are acknowledged, so that a client's later action on
+	// another node comes after them in the cluster's order.
+	Wait(ctx context.Context) error
 }
 
 // Feed carries what the chat announces (messages, joins, leaves) to the
 // other nodes of a cluster, whose Chat.Relay hands it to their Cluster
-// observers (SSE streams). Publish must not block; it is called under a
-// room lock for joins and leaves.
+// observers (SSE streams). Publish must not block; for joins and leaves
+// it is called from a room's announcement queue, in transition order.
 type Feed interface {
 	Publish(payload []byte)
 }
@@ -37,17 +43,14 @@ type nodeRecord struct {
 	StatusAt int64             `json:"t,omitempty"` // Unix ms of the setStatus, 0 for none
 	Rooms    []string          `json:"r,omitempty"` // chat rooms the user's sockets are in, sorted
 	LeftAt   int64             `json:"l,omitempty"` // Unix ms the last connection here ended (grace)
-	// JoinSkipped lists the rooms whose userJoined this update did not
-	// announce, the user being in them on another node as far as this one
-	// knew: a node that announced the user's userLeft from such a room
-	// meanwhile (its last socket there left at the same moment) announces
-	// the join.
-	JoinSkipped []string `json:"j,omitempty"`
-	// Skipped lists the rooms whose userLeft this update did not announce,
-	// the user being in them on another node as far as this one knew.
-	// When two nodes skipped (their last sockets left at once), each learns
-	// of the other's skip, and the one with the smaller id announces.
-	Skipped []string `json:"k,omitempty"`
+	// JoinBy lists the rooms this update added without announcing the
+	// user's userJoined, with the node to announce it if the update turns
+	// out to bring the user into the room (in the records' order; see
+	// transitionsLocked): the node that announced the user's userLeft
+	// lately, so that the room hears the two in order; "" when this node
+	// skipped the announcement because another node had the user in the
+	// room, in which case the node whose record took it out announces.
+	JoinBy map[string]string `json:"b,omitempty"`
 }
 
 // feedMsg is one entry of the chat feed.
@@ -102,132 +105,223 @@ func (ch *Chat) Relay(payload []byte) {
 	}
 }
 
-// joinedHere tells presence that u's first socket on this node joined
-// room (under the room lock): it reports whether u is in the room on
-// another node already, in which case userJoined was announced there.
-func (ch *Chat) joinedHere(room string, u events.UserRef) (elsewhere bool) {
-	if ch.presence == nil || ch.presence.cfg.Replica == nil {
-		return false
-	}
-	return ch.presence.roomJoined(room, u)
+// clustered reports whether room announcements are the cluster's (see
+// announceCluster): presence replicated with a Replica.
+func (ch *Chat) clustered() bool {
+	return ch.presence != nil && ch.presence.cfg.Replica != nil
 }
 
-// leftHere tells presence that u's last socket on this node left room
-// (under the room lock) and reports whether userLeft is to be announced:
-// not while u is in the room on another node.
-func (ch *Chat) leftHere(room string, u events.UserRef) bool {
-	if ch.presence == nil || ch.presence.cfg.Replica == nil {
-		return true
-	}
-	return ch.presence.roomLeft(room, u)
+// joinedHere tells presence (clustered, under the room lock) that u's
+// first socket on this node joined room, and reports whether this node
+// announces userJoined now: not when another node has the user in the
+// room already, nor when another node announced the user's departure
+// lately (that node announces the join, after its userLeft, when it sees
+// this node's record). Two first joins on two nodes within the
+// replication delay may both announce (a member list is a set).
+func (ch *Chat) joinedHere(room string, u events.UserRef) bool {
+	return ch.presence.roomJoined(room, u.ID)
 }
 
-// remoteLeft announces userLeft for u in room unless u is in it on any
-// node: the leader's duty for the users of a dead node (from ""), and the
-// resolution of a leave node from skipped, which falls to this node when
-// it skipped too and its id is the smaller.
-func (ch *Chat) remoteLeft(room string, u events.UserRef, from string) {
-	key := roomKey(room)
-	mu := ch.roomLock(key)
-	mu.Lock()
-	defer mu.Unlock()
-	if ch.userPresent(key, u.ID, "") {
-		return
-	}
-	if !ch.presence.takeLeave(room, u.ID, from) {
-		return
-	}
-	ch.announceLeft(room, key, u)
-}
-
-// remoteJoined announces userJoined for u in room on behalf of another
-// node, which skipped it while this node announced u's userLeft.
-func (ch *Chat) remoteJoined(room string, u events.UserRef) {
-	key := roomKey(room)
-	mu := ch.roomLock(key)
-	mu.Lock()
-	defer mu.Unlock()
-	ch.announceJoined(ch.cfg.Rooms.To(key), room, u)
-}
-
-// roomJoined: see Chat.joinedHere. Called under the room lock.
-func (t *Presence) roomJoined(room string, u events.UserRef) bool {
+// leftHere tells presence (clustered, under the room lock) that u's last
+// socket on this node left room: the record says so, and the cluster's
+// order of records decides who announces userLeft (transitionsLocked).
+func (ch *Chat) leftHere(room string, u events.UserRef) {
+	t := ch.presence
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	k := roomUser{room, u.ID}
-	delete(t.pending, k)
-	delete(t.announcedLeft, k)
-	elsewhere := t.remoteRooms[room][u.ID] > 0
 	if lu := t.users[u.ID]; lu != nil {
-		var joinSkipped []string
-		if elsewhere {
-			joinSkipped = []string{room}
-		}
-		t.publishLocked(lu, nil, joinSkipped...)
+		t.publishLocked(lu, nil)
 	}
-	return elsewhere
 }
 
-// recentLeave is how long a node remembers a userLeft it announced, for a
-// join skipped at the same moment on another node (the replication delay
+// roomJoined: see Chat.joinedHere. The room's watchers here see the user's
+// state unless another node has it in the room already.
+func (t *Presence) roomJoined(room, userID string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	u := t.users[userID]
+	if u == nil {
+		return false // closed
+	}
+	k := roomUser{room, userID}
+	if t.remoteRooms[room][userID] > 0 {
+		t.publishLocked(u, map[string]string{room: ""})
+		return false
+	}
+	if m, ok := t.leftBy[k]; ok && m.node != "" && m.node != t.cfg.Replica.Node() && t.cfg.Now().Sub(m.at) < recentLeave {
+		t.publishLocked(u, map[string]string{room: m.node})
+	} else {
+		t.publishLocked(u, nil)
+		delete(t.leftBy, k)
+		return true // announceJoined delivers to the watchers
+	}
+	if ws := t.byRoom[room]; len(ws) > 0 {
+		st, _ := t.aggregateLocked(userID)
+		for w := range ws {
+			w.deliver(st) // a user entering a watched room becomes watched
+		}
+	}
+	return false
+}
+
+// announcement is a userJoined or userLeft this node makes for the
+// cluster (see announceCluster).
+type announcement struct {
+	room   string
+	user   events.UserRef
+	joined bool
+}
+
+// announceCluster makes the announcements that fell to this node, in the
+// order of the records that decided them.
+func (ch *Chat) announceCluster(as []announcement) {
+	for _, a := range as {
+		key := roomKey(a.room)
+		mu := ch.roomLock(key)
+		mu.Lock()
+		if a.joined {
+			ch.queueJoined(mu, ch.cfg.Rooms.To(key), a.room, a.user)
+		} else {
+			ch.queueLeft(mu, a.room, key, a.user)
+		}
+		mu.Unlock()
+		mu.drain()
+	}
+}
+
+// replicated waits (without a lock) until the user's records of this
+// node are ordered among the cluster's: see Replica.Wait.
+func (ch *Chat) replicated(ctx context.Context, log interface{ Warn(string, ...any) }) {
+	if !ch.clustered() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, maxReplicatedWait)
+	defer cancel()
+	if err := ch.presence.cfg.Replica.Wait(ctx); err != nil {
+		log.Warn("presence records not replicated before the ack", "err", err)
+	}
+}
+
+// maxReplicatedWait bounds replicated: with Redis away, a join or leave is
+// acknowledged after it without the cluster's order (the records are
+// written whole when Redis answers).
+const maxReplicatedWait = 2 * time.Second
+
+// recentLeave is how long the cluster remembers which node announced a
+// user's departure from a room: a join that follows within it is
+// announced by the same node, after its userLeft (the replication delay
 // is about a millisecond; this is generous).
 const recentLeave = 10 * time.Second
 
-// leftAnnouncedLocked remembers that this node announced u's departure
-// from room, forgetting the old ones.
-func (t *Presence) leftAnnouncedLocked(room, userID string) {
+// leftMark is who announced a userLeft, and when this node learned of it.
+type leftMark struct {
+	node string // "" when unknown (a dead node's users, on a node that is not the leader)
+	at   time.Time
+}
+
+// holdersLocked counts the nodes that have the user in the room as the
+// records applied so far say, this one included (by its echoed records).
+func (t *Presence) holdersLocked(room, userID string) int {
+	n := t.remoteRooms[room][userID]
+	if slices.Contains(t.echoRooms[userID], room) {
+		n++
+	}
+	return n
+}
+
+// transitionsLocked applies what node's record of a user did to the
+// user's rooms (added, removed; the state is updated already; joinBy from
+// the record) and returns the announcements that fall to this node.
+// Every node applies the same records in the same order (the
+// replication's channel orders them, a node's own included), so every
+// node decides alike: a room a record empties of the user is announced
+// (userLeft) by that record's node, once, even when the user's last
+// sockets on two nodes leave at once or the nodes have not heard of each
+// other's joins yet. A join the record's node left to this one (JoinBy)
+// (or skipped, the room emptied by this node's record before) is
+// announced here. quiet (records read whole, their order lost)
+// announces nothing.
+func (t *Presence) transitionsLocked(node string, u events.UserRef, added, removed []string, joinBy map[string]string, quiet bool) []announcement {
+	self := t.cfg.Replica.Node()
 	now := t.cfg.Now()
-	for k, at := range t.announcedLeft {
-		if now.Sub(at) > recentLeave {
-			delete(t.announcedLeft, k)
+	var out []announcement
+	for _, r := range removed {
+		if t.holdersLocked(r, u.ID) > 0 {
+			continue
+		}
+		t.markLeftLocked(roomUser{r, u.ID}, node, now)
+		if !quiet && node == self {
+			out = append(out, announcement{room: r, user: u})
 		}
 	}
-	t.announcedLeft[roomUser{room, userID}] = now
+	for _, r := range added {
+		k := roomUser{r, u.ID}
+		by, skipped := joinBy[r]
+		if by == "" {
+			by = t.leftBy[k].node
+		}
+		delete(t.leftBy, k)
+		if !quiet && skipped && by == self && t.holdersLocked(r, u.ID) == 1 {
+			out = append(out, announcement{room: r, user: u, joined: true})
+		}
+	}
+	return out
 }
 
-// roomLeft: see Chat.leftHere. Called under the room lock.
-func (t *Presence) roomLeft(room string, u events.UserRef) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	elsewhere := t.remoteRooms[room][u.ID] > 0
-	var skipped []string
-	if elsewhere {
-		t.pending[roomUser{room, u.ID}] = struct{}{}
-		skipped = []string{room}
+// markLeftLocked remembers that node announced k's departure, forgetting
+// the marks older than recentLeave.
+func (t *Presence) markLeftLocked(k roomUser, node string, now time.Time) {
+	for o, m := range t.leftBy {
+		if now.Sub(m.at) > recentLeave {
+			delete(t.leftBy, o)
+		}
 	}
-	if !elsewhere {
-		t.leftAnnouncedLocked(room, u.ID)
-	}
-	if lu := t.users[u.ID]; lu != nil {
-		t.publishLocked(lu, skipped)
-	} else if elsewhere {
-		// The user has no record here any more (offline at once, no
-		// grace): tell the others of the skip with an empty record that
-		// is deleted right after.
-		b, _ := json.Marshal(nodeRecord{Name: u.Name, Skipped: skipped}) // a struct of strings and ints always encodes
-		t.cfg.Replica.Put(u.ID, b)
-		t.cfg.Replica.Delete(u.ID)
-	}
-	return !elsewhere
+	t.leftBy[k] = leftMark{node: node, at: now}
 }
 
-// takeLeave reports whether the announcement of u's departure from room
-// falls to this node: u is in the room on no other node, and, for a skip
-// of node from, this node skipped too and has the smaller id. It forgets
-// this node's skip.
-func (t *Presence) takeLeave(room, userID, from string) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.remoteRooms[room][userID] > 0 {
-		return false
+// echoLocked applies this node's own record of a user as it came back
+// through the replication (nil: deleted), in the cluster's order.
+func (t *Presence) echoLocked(id string, rec *nodeRecord, quiet bool) []announcement {
+	old := t.echoRooms[id]
+	var cur []string
+	name := ""
+	if rec != nil {
+		cur, name = rec.Rooms, rec.Name
 	}
-	k := roomUser{room, userID}
-	_, pending := t.pending[k]
-	delete(t.pending, k)
-	if from == "" {
-		return true
+	if len(cur) == 0 {
+		delete(t.echoRooms, id)
+	} else {
+		t.echoRooms[id] = cur
 	}
-	return pending && t.cfg.Replica.Node() < from
+	if u := t.users[id]; u != nil && name == "" {
+		name = u.ref.Name
+	}
+	if name == "" {
+		name = t.echoNames[id]
+	}
+	if rec != nil {
+		t.echoNames[id] = name
+	} else {
+		delete(t.echoNames, id)
+	}
+	added, removed := diffRooms(old, cur)
+	return t.transitionsLocked(t.cfg.Replica.Node(), events.UserRef{ID: id, Name: name}, added, removed, nil, quiet)
+}
+
+// diffRooms returns the rooms of cur not in old and those of old not in
+// cur.
+func diffRooms(old, cur []string) (added, removed []string) {
+	for _, r := range old {
+		if !slices.Contains(cur, r) {
+			removed = append(removed, r)
+		}
+	}
+	for _, r := range cur {
+		if !slices.Contains(old, r) {
+			added = append(added, r)
+		}
+	}
+	return added, removed
 }
 
 // localRoomsLocked returns the chat rooms of the user's connections here,
@@ -246,10 +340,10 @@ func (t *Presence) localRoomsLocked(u *user) []string {
 }
 
 // publishLocked replicates u's record, unless unchanged.
-func (t *Presence) publishLocked(u *user, skipped []string, joinSkipped ...string) {
+func (t *Presence) publishLocked(u *user, joinBy map[string]string) {
 	rec := nodeRecord{
 		Name: u.ref.Name, Conns: len(u.conns), Status: u.status, StatusAt: u.statusAt,
-		Rooms: t.localRoomsLocked(u), Skipped: skipped, JoinSkipped: joinSkipped,
+		Rooms: t.localRoomsLocked(u), JoinBy: joinBy,
 	}
 	if len(u.conns) == 0 {
 		rec.LeftAt = u.leftAt
@@ -259,7 +353,7 @@ func (t *Presence) publishLocked(u *user, skipped []string, joinSkipped ...strin
 		t.cfg.Logger.Error("presence: encode record", "err", err)
 		return
 	}
-	if len(skipped) == 0 && len(joinSkipped) == 0 && t.sent[u.ref.ID] == string(b) {
+	if t.sent[u.ref.ID] == string(b) {
 		return
 	}
 	t.sent[u.ref.ID] = string(b)
@@ -296,6 +390,16 @@ func (t *Presence) aggregateLocked(id string) (events.PresenceState, bool) {
 	}
 	st.Status = events.PresenceStatus(status)
 	return st, true
+}
+
+// adoptStatusLocked takes the user's latest status from the other nodes'
+// records when it is newer than u's.
+func (t *Presence) adoptStatusLocked(u *user) {
+	for _, r := range t.remote[u.ref.ID] {
+		if r.StatusAt > u.statusAt {
+			u.status, u.statusAt = r.Status, r.StatusAt
+		}
+	}
 }
 
 // userRoomsLocked returns the rooms the user is in on any node.
@@ -427,10 +531,10 @@ func (t *Presence) setRemoteLocked(node, id string, rec *nodeRecord) (added, rem
 	return added, removed
 }
 
-// applyLocked applies node's new record of id (nil: deleted), delivers the
-// changes and returns the skipped leaves to resolve and the skipped joins
-// this node must announce.
-func (t *Presence) applyLocked(node, id string, rec *nodeRecord) (skips, joins []roomUser) {
+// applyLocked applies node's new record of id (nil: deleted; quiet: read
+// whole from its table, out of the records' order), delivers the changes
+// and returns the announcements that fall to this node.
+func (t *Presence) applyLocked(node, id string, rec *nodeRecord, quiet bool) []announcement {
 	old := t.remote[id][node]
 	added, removed := t.setRemoteLocked(node, id, rec)
 	if rec == nil && old != nil {
@@ -450,30 +554,15 @@ func (t *Presence) applyLocked(node, id string, rec *nodeRecord) (skips, joins [
 			}
 		}
 	}
-	for _, r := range removed {
-		if rec != nil && slices.Contains(rec.Skipped, r) {
-			continue
-		}
-		if t.remoteRooms[r][id] == 0 {
-			delete(t.pending, roomUser{r, id}) // announced there, or resolved below
-		}
+	name := ""
+	var joinBy map[string]string
+	switch {
+	case rec != nil:
+		name, joinBy = rec.Name, rec.JoinBy
+	case old != nil:
+		name = old.Name
 	}
-	for _, r := range added {
-		k := roomUser{r, id}
-		if _, ok := t.announcedLeft[k]; !ok {
-			continue
-		}
-		delete(t.announcedLeft, k)
-		if slices.Contains(rec.JoinSkipped, r) {
-			joins = append(joins, k) // the room heard userLeft from here last
-		}
-	}
-	if rec != nil {
-		for _, r := range rec.Skipped {
-			skips = append(skips, roomUser{r, id})
-		}
-	}
-	return skips, joins
+	return t.transitionsLocked(node, events.UserRef{ID: id, Name: name}, added, removed, joinBy, quiet)
 }
 
 func (t *Presence) decode(node, id string, val []byte) (*nodeRecord, bool) {
@@ -485,49 +574,46 @@ func (t *Presence) decode(node, id string, val []byte) (*nodeRecord, bool) {
 	return &rec, true
 }
 
-// resolve announces the leaves node skipped that fall to this node.
-func (t *Presence) resolve(node string, skips []roomUser, names map[string]string) {
-	for _, s := range skips {
-		t.cfg.Chat.remoteLeft(s.room, events.UserRef{ID: s.user, Name: names[s.user]}, node)
-	}
-}
-
-// PutRecord applies another node's record of a user (its Replica's Put).
+// PutRecord applies a node's record of a user (its Replica's Put), this
+// node's own included: the records come back in the cluster's order,
+// which decides the room announcements.
 func (t *Presence) PutRecord(node, userID string, val []byte) {
 	rec, ok := t.decode(node, userID, val)
 	if !ok {
 		return
 	}
+	t.record(node, userID, rec)
+}
+
+// DeleteRecord applies the deletion of a node's record of a user, this
+// node's own included.
+func (t *Presence) DeleteRecord(node, userID string) { t.record(node, userID, nil) }
+
+func (t *Presence) record(node, userID string, rec *nodeRecord) {
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
 		return
 	}
-	skips, joins := t.applyLocked(node, userID, rec)
+	var as []announcement
+	if node == t.cfg.Replica.Node() {
+		as = t.echoLocked(userID, rec, false)
+	} else {
+		as = t.applyLocked(node, userID, rec, false)
+	}
 	t.mu.Unlock()
 	if t.cfg.Chat != nil {
-		t.resolve(node, skips, map[string]string{userID: rec.Name})
-		for _, j := range joins {
-			t.cfg.Chat.remoteJoined(j.room, events.UserRef{ID: userID, Name: rec.Name})
-		}
+		t.cfg.Chat.announceCluster(as)
 	}
 }
 
-// DeleteRecord applies the deletion of another node's record of a user.
-func (t *Presence) DeleteRecord(node, userID string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if !t.closed {
-		t.applyLocked(node, userID, nil)
-	}
-}
-
-// LoadNode replaces every record of node by recs.
+// LoadNode replaces every record of node by recs (this node's own: its
+// table as written whole again), out of the records' order: it announces
+// nothing.
 func (t *Presence) LoadNode(node string, recs map[string][]byte) {
 	parsed := map[string]*nodeRecord{}
 	for id, val := range recs {
 		if rec, ok := t.decode(node, id, val); ok {
-			rec.Skipped, rec.JoinSkipped = nil, nil // old news
 			parsed[id] = rec
 		}
 	}
@@ -536,13 +622,24 @@ func (t *Presence) LoadNode(node string, recs map[string][]byte) {
 	if t.closed {
 		return
 	}
+	if node == t.cfg.Replica.Node() {
+		for id := range t.echoRooms {
+			if parsed[id] == nil {
+				t.echoLocked(id, nil, true)
+			}
+		}
+		for id, rec := range parsed {
+			t.echoLocked(id, rec, true)
+		}
+		return
+	}
 	for id, r := range t.remote {
 		if _, ok := r[node]; ok && parsed[id] == nil {
-			t.applyLocked(node, id, nil)
+			t.applyLocked(node, id, nil, true)
 		}
 	}
 	for id, rec := range parsed {
-		t.applyLocked(node, id, rec)
+		t.applyLocked(node, id, rec, true)
 	}
 }
 
@@ -551,11 +648,7 @@ func (t *Presence) LoadNode(node string, recs map[string][]byte) {
 // offline; they leave their rooms at once. The leader (one live node)
 // announces their userLeft and writes their last-seen times.
 func (t *Presence) NodeGone(node string, leader bool) {
-	type left struct {
-		room string
-		user events.UserRef
-	}
-	var leaves []left
+	var leaves []announcement
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
@@ -569,10 +662,20 @@ func (t *Presence) NodeGone(node string, leader bool) {
 		if rec == nil {
 			continue
 		}
-		for _, r := range rec.Rooms {
-			leaves = append(leaves, left{r, events.UserRef{ID: id, Name: rec.Name}})
+		_, removed := t.setRemoteLocked(node, id, nil)
+		mark := ""
+		if leader {
+			mark = t.cfg.Replica.Node()
 		}
-		t.setRemoteLocked(node, id, nil)
+		for _, r := range removed {
+			if t.holdersLocked(r, id) > 0 {
+				continue
+			}
+			t.markLeftLocked(roomUser{r, id}, mark, t.cfg.Now())
+			if leader {
+				leaves = append(leaves, announcement{room: r, user: events.UserRef{ID: id, Name: rec.Name}})
+			}
+		}
 		if t.cfg.Grace > 0 {
 			last := rec.LeftAt
 			if last == 0 {
@@ -585,9 +688,9 @@ func (t *Presence) NodeGone(node string, leader bool) {
 		}
 		t.refreshLocked(id)
 	}
-	for _, l := range leaves {
-		if t.remoteRooms[l.room][l.user.ID] == 0 && !leader {
-			delete(t.pending, roomUser{l.room, l.user.ID})
+	for k, m := range t.leftBy {
+		if m.node == node {
+			delete(t.leftBy, k) // a dead node announces no join
 		}
 	}
 	if len(moved) > 0 {
@@ -596,10 +699,8 @@ func (t *Presence) NodeGone(node string, leader bool) {
 		t.dead[dead] = g
 	}
 	t.mu.Unlock()
-	if leader && t.cfg.Chat != nil {
-		for _, l := range leaves {
-			t.cfg.Chat.remoteLeft(l.room, l.user, "")
-		}
+	if t.cfg.Chat != nil {
+		t.cfg.Chat.announceCluster(leaves)
 	}
 }
 

@@ -79,18 +79,35 @@
 //     Connections, and so MaxConnectionsPerUser, count every node's (two
 //     handshakes on two nodes within the replication delay, about a
 //     millisecond, may both pass). Members lists the users of every node.
-//   - userJoined/userLeft are announced once per user and room cluster
-//     wide: a node announces a join only when no other node has the user
-//     in the room, and a leave only when no other node has it. When the
-//     last sockets leave on two nodes at once, each believing the other
-//     still holds the user, each skips and says so in its record
-//     (nodeRecord.Skipped), and the node with the smaller id announces.
-//     Two first joins on two nodes within the replication delay may both
-//     announce userJoined (a member list is a set; harmless). A join on
-//     one node skipped because another node held the user, while the
-//     user's last socket there left (that node announcing userLeft), is
-//     announced by the leaving node once it learns of the skipped join
-//     (nodeRecord.JoinSkipped): the room hears userLeft, then userJoined.
+//   - A node's records come back to it through the replication as well
+//     (Presence.PutRecord with its own id), and every node receives
+//     every node's records in one order, the order in which Redis took
+//     them. userLeft is decided in that order, so on every node alike: a
+//     record that takes a room out of the last node that had the user in
+//     it is announced by that record's node, once, however the user's
+//     last sockets on two nodes interleave and whatever each node knew of
+//     the other's joins at the time. userJoined is announced at once by
+//     the node of the user's first socket there unless another node has
+//     the user in the room already (two first joins on two nodes within
+//     the replication delay may both announce it: a member list is a
+//     set), or another node announced the user's userLeft there lately:
+//     that node announces the join, after its userLeft, when it sees the
+//     record (nodeRecord.JoinBy), and so does the node whose record took
+//     the room out when the joining node skipped because it still saw the
+//     user there. joinRoom and leaveRoom are acknowledged only once the
+//     record is written (Replica.Wait), so that what a client does next,
+//     on any node, comes after them in that order; a disconnect is not
+//     waited for (nobody is told). Records read whole (a node's first
+//     read, or after lost messages) update the state but announce
+//     nothing.
+//   - The grace period is the cluster's: a user is online while any node
+//     has a connection or a running grace period for it, so a socket
+//     dropping on one node and the user reconnecting on another within
+//     the grace period shows nothing to watchers; a node where the user
+//     connects takes the status chosen on the others (the newest wins),
+//     so it outlives the grace period of the node where it was chosen.
+//     (A reconnect that reaches another node before the drop is known
+//     there shows two connections for that moment, as it is.)
 //   - A dead node (NodeGone, from the node heartbeats): its users leave
 //     their rooms at once (the leader, one live node, announces userLeft),
 //     and stay online on the other nodes for the grace period, in case
@@ -116,7 +133,8 @@
 //
 // PutRecord, DeleteRecord, LoadNode, NodeGone and Relay run on the
 // replication's goroutine; they take Presence.mu, release it, and only
-// then take a room lock to announce (lock order below holds).
+// then take a room lock to announce (lock order below holds), in the
+// order of the records.
 //
 // # Concurrency
 //
@@ -132,26 +150,61 @@
 //
 //  1. a chat room lock (one of a fixed set, picked by hashing the room
 //     key): serializes a room's membership transitions, the check "is this
-//     the user's first or last connection here" and the Join, Leave and
-//     announcement that follow;
+//     the user's first or last connection here", the Join or Leave and
+//     the queueing of the announcement that follow (roomSlot);
 //  2. Session.mu: one connection's typing timers, joined rooms, closed;
 //  3. Presence.mu: users, watchers (Presence.joined is called under a room
 //     lock);
 //  4. the adapter's and the socket's own locks, inside namespaces.Conn and
 //     Namespace calls (the adapter is read under Presence.mu for a room's
 //     members and a connection's rooms);
-//  5. Chat.obsMu (read-locked while observers run).
+//  5. Chat.obsMu (read-locked while observers run);
+//  6. a room lock's queue lock (roomSlot.qmu): taken under lock 1 to
+//     queue an announcement, and alone to take them off the queue;
+//     nothing is taken under it.
 //
 // post takes none of these locks: the store, and a resend's wait for the
 // gate (OnceBroadcaster.EmitOnce, bounded by the request's context), run
 // without a lock; the gate delivers a resend to this node's sockets on the
 // adapter's publisher goroutine, which takes only locks of level 4.
 //
-// Events are emitted with these locks held: Emit never blocks (a socket
-// queues; a slow consumer is dropped, never waited for), which keeps
-// announcements in transition order. Observer functions and Watch delivery
-// functions run under locks 1 and 3: they must not block and must not call
-// back into the core. Store I/O never runs under a lock.
+// # Announcements after the room lock
+//
+// userJoined and userLeft (and the isTyping:false of a closing socket)
+// are decided under the room lock but made after it is released: the
+// transition queues its announcement on its lock's slot, releases the
+// lock, then drains the slot (roomSlot.drain). Emitting can wait (the
+// socket.io namespace takes locks of its own, and a soak showed joins,
+// leaves and disconnects of a slot's rooms queueing behind one slow emit
+// while the room lock was held: ack p99 of 8 to 14 s), and nothing that
+// needs the room lock waits for it now. The order a room's members see is
+// still the order of the transitions:
+//
+//   - Every transition of a room is decided under the room's lock, and
+//     its announcement is queued before the lock is released, so a slot's
+//     queue holds its rooms' announcements in transition order: a
+//     userJoined that follows a userLeft of the same user and room (the
+//     later transition, under the same lock) is queued after it.
+//   - One goroutine at a time drains a slot (the draining flag, under
+//     qmu): it takes announcements from the front and makes each, its
+//     Emit returning, before the next; a goroutine that finds the slot
+//     being drained leaves its announcement to the drainer. So they are
+//     emitted in queue order.
+//   - An Emit hands the packet to the adapter, which queues it for each
+//     member socket in call order (the Redis adapter publishes in call
+//     order), so each member receives them in emission order.
+//
+// In a cluster the announcements the records decide are queued the same
+// way, from the replication's goroutine. The cost: an announcement may
+// reach the room after the transition's caller returned (the joinRoom ack
+// can arrive before the others hear userJoined), and a drainer's own
+// socket waits while it makes the others' announcements. Observer
+// functions (Joined, Left) run from the queue, in transition order,
+// without the room lock; Observer.Message and Watch delivery functions
+// run under locks: none may block or call back into the core. Other
+// events are emitted with locks held: Emit never blocks for long (a
+// socket queues; a slow consumer is dropped, never waited for). Store I/O
+// never runs under a lock.
 //
 // # Goroutines
 //

@@ -105,17 +105,20 @@ type Presence struct {
 	// Cluster state (Replica set), guarded by mu: the other nodes'
 	// records by user and node, the users in each room on other nodes
 	// (room -> user -> nodes), the last state delivered of each online
-	// user, the leaves this node skipped announcing, the last record put
-	// per user, and the grace timers of dead nodes' users.
+	// user, this node's records as they came back, the last userLeft per
+	// room and user, the last record put per user, and the grace timers
+	// of dead nodes' users.
 	remote      map[string]map[string]*nodeRecord
 	remoteRooms map[string]map[string]int
 	shown       map[string]events.PresenceState
-	pending     map[roomUser]struct{}
-	// announcedLeft: the userLeft this node announced lately (see
-	// nodeRecord.JoinSkipped).
-	announcedLeft map[roomUser]time.Time
-	sent          map[string]string
-	dead          map[string]*graceTimer
+	// echoRooms and echoNames: this node's records as they came back
+	// through the replication (the rooms, by user), and leftBy: who
+	// announced a userLeft lately; see transitionsLocked.
+	echoRooms map[string][]string
+	echoNames map[string]string
+	leftBy    map[roomUser]leftMark
+	sent      map[string]string
+	dead      map[string]*graceTimer
 	// writes counts last-seen writes in flight; Add only under mu while
 	// !closed, so that Close can wait for them.
 	writes sync.WaitGroup
@@ -197,8 +200,9 @@ func NewPresence(cfg PresenceConfig) (*Presence, error) {
 		t.remote = map[string]map[string]*nodeRecord{}
 		t.remoteRooms = map[string]map[string]int{}
 		t.shown = map[string]events.PresenceState{}
-		t.pending = map[roomUser]struct{}{}
-		t.announcedLeft = map[roomUser]time.Time{}
+		t.echoRooms = map[string][]string{}
+		t.echoNames = map[string]string{}
+		t.leftBy = map[roomUser]leftMark{}
 		t.sent = map[string]string{}
 		t.dead = map[string]*graceTimer{}
 	}
@@ -258,6 +262,12 @@ func (t *Presence) Track(c namespaces.Conn, u events.UserRef) error {
 	if st == nil {
 		st = &user{ref: u, conns: map[*conn]struct{}{}, status: events.UserOnline}
 		t.users[u.ID] = st
+		if t.cfg.Replica != nil {
+			// The user may be online on other nodes, or in a grace period
+			// there: the status chosen there is the user's, and must
+			// outlive the records that carry it now.
+			t.adoptStatusLocked(st)
+		}
 	}
 	st.ref.Name = u.Name // the latest name wins
 	t.stopGraceLocked(st)

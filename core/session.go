@@ -66,16 +66,20 @@ func (ch *Chat) Open(c namespaces.Conn) (*Session, error) {
 	if !ok {
 		return nil, errors.New("core: a chat connection without an identity")
 	}
+	s := &Session{
+		ch: ch, c: c, user: user, log: ch.cfg.Logger.With("nsp", c.Namespace(), "socket", c.ID()),
+		joined: map[string]struct{}{}, typing: map[string]*typingTimer{},
+	}
+	// The session's handler is registered before presence's, so that it
+	// runs first: the socket leaves its rooms (and, in a cluster, the
+	// user's record says so, room by room) before presence untracks it,
+	// in the order they happen.
+	c.OnDisconnect(s.disconnected)
 	if ch.presence != nil {
 		if err := ch.presence.Track(c, user); err != nil {
 			return nil, err
 		}
 	}
-	s := &Session{
-		ch: ch, c: c, user: user, log: ch.cfg.Logger.With("nsp", c.Namespace(), "socket", c.ID()),
-		joined: map[string]struct{}{}, typing: map[string]*typingTimer{},
-	}
-	c.OnDisconnect(s.disconnected)
 	s.resume()
 	return s, nil
 }
@@ -99,6 +103,9 @@ func (s *Session) Join(ctx context.Context, req events.JoinRoomRequest) (events.
 	if err != nil {
 		return events.JoinRoomResult{}, err
 	}
+	if joinedNow {
+		s.ch.replicated(ctx, s.log)
+	}
 	history, _, err := s.ch.cfg.History.Page(ctx, req.Room, "", "", events.DefaultHistoryLimit)
 	if err != nil {
 		if joinedNow {
@@ -118,6 +125,7 @@ func (s *Session) Join(ctx context.Context, req events.JoinRoomRequest) (events.
 // user when this is its first socket there. It reports whether it joined.
 func (s *Session) join(room, key string) (bool, error) {
 	mu := s.ch.roomLock(key)
+	defer mu.drain() // after the unlock
 	mu.Lock()
 	defer mu.Unlock()
 	if s.in(key) {
@@ -137,11 +145,8 @@ func (s *Session) join(room, key string) (bool, error) {
 	}
 	first := !s.ch.userPresent(key, s.user.ID, s.c.ID())
 	s.c.Join(key)
-	if first && s.ch.joinedHere(room, s.user) {
-		first = false // announced by the node it is on already
-	}
-	if first {
-		s.ch.announceJoined(s.c.To(key), room, s.user)
+	if first && (!s.ch.clustered() || s.ch.joinedHere(room, s.user)) {
+		s.ch.queueJoined(mu, s.c.To(key), room, s.user)
 	}
 	return true, nil
 }
@@ -160,21 +165,23 @@ func (s *Session) resume() {
 		s.mu.Lock()
 		s.joined[room] = struct{}{}
 		s.mu.Unlock()
-		if !s.ch.userPresent(key, s.user.ID, s.c.ID()) && !s.ch.joinedHere(room, s.user) {
-			s.ch.announceJoined(s.c.To(key), room, s.user)
+		if !s.ch.userPresent(key, s.user.ID, s.c.ID()) && (!s.ch.clustered() || s.ch.joinedHere(room, s.user)) {
+			s.ch.queueJoined(mu, s.c.To(key), room, s.user)
 		}
 		mu.Unlock()
+		mu.drain()
 	}
 }
 
 // Leave leaves a room; not_found when the connection is not in it.
-func (s *Session) Leave(_ context.Context, req events.LeaveRoomRequest) (events.LeaveRoomResult, error) {
+func (s *Session) Leave(ctx context.Context, req events.LeaveRoomRequest) (events.LeaveRoomResult, error) {
 	if err := checkRoom(req.Room); err != nil {
 		return events.LeaveRoomResult{}, err
 	}
 	if !s.leave(req.Room, roomKey(req.Room)) {
 		return events.LeaveRoomResult{}, events.Errorf(events.CodeNotFound, "not in room %q", req.Room)
 	}
+	s.ch.replicated(ctx, s.log)
 	return events.LeaveRoomResult{Room: req.Room}, nil
 }
 
@@ -183,6 +190,7 @@ func (s *Session) Leave(_ context.Context, req events.LeaveRoomRequest) (events.
 // reports false when the socket was not in the room.
 func (s *Session) leave(room, key string) bool {
 	mu := s.ch.roomLock(key)
+	defer mu.drain() // after the unlock
 	mu.Lock()
 	defer mu.Unlock()
 	if !s.in(key) {
@@ -193,10 +201,21 @@ func (s *Session) leave(room, key string) bool {
 	delete(s.joined, room)
 	s.mu.Unlock()
 	s.c.Leave(key)
-	if !s.ch.userPresent(key, s.user.ID, s.c.ID()) && s.ch.leftHere(room, s.user) {
-		s.ch.announceLeft(room, key, s.user)
-	}
+	s.left(mu, room, key)
 	return true
+}
+
+// left follows the socket's leaving a room (under the room lock): when
+// the user has no other socket in it here, userLeft is announced, or, in
+// a cluster, the user's record says so (see announceCluster).
+func (s *Session) left(mu *roomSlot, room, key string) {
+	switch {
+	case s.ch.userPresent(key, s.user.ID, s.c.ID()):
+	case s.ch.clustered():
+		s.ch.leftHere(room, s.user)
+	default:
+		s.ch.queueLeft(mu, room, key, s.user)
+	}
 }
 
 // Post posts a message to a room the connection is in (forbidden
@@ -303,11 +322,13 @@ func (s *Session) disconnected(string) {
 		mu.Lock()
 		s.c.Leave(key)
 		if typing[room] {
-			s.logEmit(events.Emit(s.ch.cfg.Rooms.To(key), events.UserTyping, events.TypingNotice{Room: room, User: s.user}))
+			// Queued too: before the userLeft that may follow.
+			mu.add(func() {
+				s.logEmit(events.Emit(s.ch.cfg.Rooms.To(key), events.UserTyping, events.TypingNotice{Room: room, User: s.user}))
+			})
 		}
-		if !s.ch.userPresent(key, s.user.ID, s.c.ID()) && s.ch.leftHere(room, s.user) {
-			s.ch.announceLeft(room, key, s.user)
-		}
+		s.left(mu, room, key)
 		mu.Unlock()
+		mu.drain()
 	}
 }

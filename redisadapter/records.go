@@ -47,6 +47,10 @@ type Records struct {
 	ops   []recordOp
 	seq   uint64
 	dirty bool // the table must be written whole again
+	// written is the last sequence number written to Redis; flushed is
+	// closed (and replaced) at every write, for Wait.
+	written uint64
+	flushed chan struct{}
 
 	wake    chan struct{} // capacity 1: ops to write
 	inbox   chan []byte
@@ -58,12 +62,18 @@ type Records struct {
 	missing map[string]time.Time // known node -> since when its key is missing
 }
 
-// RecordsEvents receives the other nodes' records. Its functions run on the
+// RecordsEvents receives the nodes' records. Its functions run on the
 // records goroutine, one at a time, and must return at once; a nil one is
 // skipped.
+//
+// This node's own changes come back too, as they come back through the
+// channel (node is Records.Node()): the channel orders every node's
+// changes, and every node sees them in that one order, which a receiver
+// may use to decide alike on every node.
 type RecordsEvents struct {
 	// Load replaces everything known of node by recs (a first read, or a
-	// read again after a gap).
+	// read again after a gap; for this node, its table written whole
+	// again after a failed write).
 	Load func(node string, recs map[string][]byte)
 	// Put and Delete apply one change of node's records.
 	Put    func(node, key string, val []byte)
@@ -108,6 +118,7 @@ func (c *Cluster) Records(name string, live Liveness) *Records {
 		hash:    c.cfg.Prefix + "-" + name + "#" + c.uid,
 		channel: c.cfg.Prefix + "-" + name,
 		own:     map[string]json.RawMessage{},
+		flushed: make(chan struct{}),
 		wake:    make(chan struct{}, 1),
 		inbox:   make(chan []byte, 4096),
 		known:   map[string]uint64{},
@@ -142,6 +153,33 @@ func (r *Records) Put(key string, val []byte) { r.change(key, val) }
 
 // Delete removes this node's record key.
 func (r *Records) Delete(key string) { r.change(key, nil) }
+
+// Wait returns once every change made before the call is written to
+// Redis (and so ordered before any change a node makes later), or with
+// ctx's error; at once when the Records are not started or the Cluster is
+// closed. A caller that acknowledges a change to a client after Wait
+// returns gives the cluster's order of changes the client's order.
+func (r *Records) Wait(ctx context.Context) error {
+	if !r.started.Load() {
+		return nil
+	}
+	r.mu.Lock()
+	want := r.seq
+	for r.written < want {
+		ch := r.flushed
+		r.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-r.c.stop:
+			return ErrClosed
+		}
+		r.mu.Lock()
+	}
+	r.mu.Unlock()
+	return nil
+}
 
 func (r *Records) change(key string, val []byte) {
 	r.mu.Lock()
@@ -274,6 +312,14 @@ func (r *Records) write() {
 		return
 	}
 	r.c.published.Add(1)
+	if !dirty {
+		seq = ops[len(ops)-1].seq
+	}
+	r.mu.Lock()
+	r.written = max(r.written, seq)
+	close(r.flushed)
+	r.flushed = make(chan struct{})
+	r.mu.Unlock()
 }
 
 func (r *Records) publish(ctx context.Context, pipe redis.Pipeliner, m recordMsg) {
@@ -293,6 +339,7 @@ func (r *Records) apply(payload []byte) {
 		return
 	}
 	if m.Node == r.c.uid {
+		r.echo(m)
 		return
 	}
 	if m.Bye {
@@ -319,6 +366,32 @@ func (r *Records) apply(payload []byte) {
 		}
 	} else if r.ev.Put != nil {
 		r.ev.Put(m.Node, m.Key, m.Val)
+	}
+}
+
+// echo hands this node's own change back, in the channel's order (see
+// RecordsEvents): a write of the whole table comes back as a Load of the
+// table as it is now.
+func (r *Records) echo(m recordMsg) {
+	switch {
+	case m.Bye:
+	case m.Reset:
+		if r.ev.Load == nil {
+			return
+		}
+		r.mu.Lock()
+		recs := make(map[string][]byte, len(r.own))
+		for k, v := range r.own {
+			recs[k] = v
+		}
+		r.mu.Unlock()
+		r.ev.Load(r.c.uid, recs)
+	case m.Del:
+		if r.ev.Delete != nil {
+			r.ev.Delete(r.c.uid, m.Key)
+		}
+	case r.ev.Put != nil:
+		r.ev.Put(r.c.uid, m.Key, m.Val)
 	}
 }
 

@@ -5,6 +5,8 @@ package redisadapter_test
 import (
 	"context"
 	"maps"
+	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -22,6 +24,7 @@ type view struct {
 	recs  map[string]map[string]string // node -> key -> value
 	gone  []string
 	leads int
+	order []string // "node key value" of every Put, in the order received
 }
 
 func (v *view) events() redisadapter.RecordsEvents {
@@ -42,6 +45,7 @@ func (v *view) events() redisadapter.RecordsEvents {
 				v.recs[node] = map[string]string{}
 			}
 			v.recs[node][key] = string(val)
+			v.order = append(v.order, node+" "+key+" "+string(val))
 		},
 		Delete: func(node, key string) {
 			v.mu.Lock()
@@ -120,6 +124,11 @@ func TestRecords(t *testing.T) {
 	if got := b.v.of(au); len(got) != 1 {
 		t.Fatalf("b's view of a: %v; want alice only", got)
 	}
+	// a's own changes come back to it too.
+	waitFor(t, "a sees its own alice v2", hasRecord(a, au, "alice", `{"v":2}`))
+	if got := a.v.of(au); len(got) != 1 {
+		t.Fatalf("a's view of itself: %v; want alice only", got)
+	}
 	// A node started later reads the hash.
 	c := newRecordsNode(t, r.URL(), live)
 	waitFor(t, "c reads a's records", hasRecord(c, au, "alice", `{"v":2}`))
@@ -162,4 +171,93 @@ func TestRecords(t *testing.T) {
 		t.Fatalf("leader led %d of its %d deaths, the other %d; want all and none", leads, gone, otherLeads)
 	}
 	waitFor(t, "b reads a's records again", hasRecord(b, au, "alice", `{"v":3}`))
+}
+
+// Every node receives every node's changes, its own included, in one
+// order: what core.Presence decides room announcements by.
+func TestRecordsOneOrder(t *testing.T) {
+	t.Parallel()
+	r := redistest.Start(t)
+	live := redisadapter.Liveness{TTL: 1500 * time.Millisecond}
+	nodes := []*recordsNode{newRecordsNode(t, r.URL(), live), newRecordsNode(t, r.URL(), live), newRecordsNode(t, r.URL(), live)}
+	// Each node knows the others before the changes (a first read
+	// replaces a node's records, which would lose their order).
+	for _, n := range nodes {
+		n.recs.Put("hello", []byte(`{}`))
+	}
+	for _, n := range nodes {
+		for _, o := range nodes {
+			waitFor(t, "every node knows every node", hasRecord(n, o.recs.Node(), "hello", `{}`))
+		}
+	}
+	// Wait returns once a change is in Redis.
+	rc := redis.NewClient(&redis.Options{Addr: r.Addr()})
+	defer rc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	for i := range 20 {
+		v := strconv.Itoa(i)
+		nodes[0].recs.Put("w", []byte(v))
+		if err := nodes[0].recs.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := rc.HGet(ctx, "socket.io-test#"+nodes[0].recs.Node(), "w").Result(); err != nil || got != v {
+			t.Fatalf("after Wait, redis has %q (%v); want %q", got, err, v)
+		}
+	}
+	const each = 200
+	start := make([]int, len(nodes))
+	for i, n := range nodes {
+		n.v.mu.Lock()
+		start[i] = len(n.v.order)
+		n.v.mu.Unlock()
+	}
+	var wg sync.WaitGroup
+	for _, n := range nodes {
+		wg.Go(func() {
+			for i := range each {
+				n.recs.Put("k", []byte(strconv.Itoa(i)))
+			}
+		})
+	}
+	wg.Wait()
+	for _, n := range nodes {
+		for _, o := range nodes {
+			waitFor(t, "every node's last change received", hasRecord(n, o.recs.Node(), "k", strconv.Itoa(each-1)))
+		}
+	}
+	orders := make([][]string, len(nodes))
+	for i, n := range nodes {
+		n.v.mu.Lock()
+		orders[i] = slices.Clone(n.v.order[start[i]:])
+		n.v.mu.Unlock()
+	}
+	// A node's table read whole (its first read, or a write of the whole
+	// table, which a node makes again when its first heartbeat finds no
+	// entry) skips some of its changes; the changes received one by one
+	// must be in one order.
+	for i := 1; i < len(nodes); i++ {
+		a, b := common(orders[0], orders[i]), common(orders[i], orders[0])
+		if len(a) < each {
+			t.Fatalf("nodes 0 and %d received only %d changes in common", i, len(a))
+		}
+		if !slices.Equal(a, b) {
+			t.Fatalf("node %d received the changes in another order than node 0", i)
+		}
+	}
+}
+
+// common returns the entries of a that are in b, in a's order.
+func common(a, b []string) []string {
+	in := map[string]bool{}
+	for _, e := range b {
+		in[e] = true
+	}
+	var out []string
+	for _, e := range a {
+		if in[e] {
+			out = append(out, e)
+		}
+	}
+	return out
 }

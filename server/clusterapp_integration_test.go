@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -351,5 +352,106 @@ func TestClusterShutdown(t *testing.T) {
 	// Far below the 10s TTL plus the detection's scans.
 	if d := time.Since(stopped); d > grace+3*time.Second {
 		t.Fatalf("carol offline %v after her node shut down; want about the grace period", d)
+	}
+}
+
+// TestClusterPresenceGraceMove: a user whose socket on node a goes away
+// and who reconnects on node b within the grace period shows nothing to
+// the watchers of either node, keeps the status chosen on a after a's
+// grace period ends, and goes offline once, after b's grace period, when
+// it goes away from b too.
+func TestClusterPresenceGraceMove(t *testing.T) {
+	t.Parallel()
+	r := redistest.Start(t)
+	const grace = 2 * time.Second // the reconnect must fit in it on a loaded machine
+	cfg := server.Config{RedisURL: r.URL(), PresenceGrace: grace}
+	_, a := start(t, cfg)
+	_, b := start(t, cfg)
+	ctx := waitCtx(t)
+	rc := redis.NewClient(&redis.Options{Addr: r.Addr()})
+	t.Cleanup(func() { _ = rc.Close() })
+
+	var watchers []*wireClient
+	for i, base := range []string{a.URL, b.URL} {
+		w := mustDial(t, base, "/presence", devAuth(fmt.Sprintf("watcher%d", i)))
+		var snap events.PresenceSnapshot
+		w.callInto("subscribe", events.WatchRequest{UserIDs: []string{"alice"}}, &snap)
+		watchers = append(watchers, w)
+	}
+	nextAlice := func(w *wireClient) string {
+		t.Helper()
+		for {
+			var st events.PresenceState
+			w.next(ctx, "status", &st)
+			if st.UserID != "alice" {
+				continue
+			}
+			if !st.IsOnline {
+				return "offline"
+			}
+			return fmt.Sprintf("%s/%d", st.Status, st.Connections)
+		}
+	}
+	expect := func(want ...string) {
+		t.Helper()
+		for i, w := range watchers {
+			for _, s := range want {
+				if got := nextAlice(w); got != s {
+					t.Fatalf("watcher on node %d saw %s; want %s", i, got, s)
+				}
+			}
+		}
+	}
+	// aliceRecords returns the nodes' presence records of alice (JSON).
+	aliceRecords := func() []string {
+		keys, err := rc.Keys(ctx, "*parley-presence#*").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, k := range keys {
+			if v, err := rc.HGet(ctx, k, "alice").Result(); err == nil {
+				out = append(out, v)
+			}
+		}
+		return out
+	}
+
+	tabA := mustDial(t, a.URL, "/presence", devAuth("alice"))
+	var own events.PresenceState
+	tabA.callInto("setStatus", events.SetStatusRequest{Status: events.UserBusy}, &own)
+	expect("online/1", "busy/1")
+	tabA.close()
+	// The drop is known (a's record is in its grace period) before the
+	// reconnect: a reconnect that overtakes it counts two connections for
+	// that moment, as it is.
+	testutil.WaitFor(t, "a's record in its grace period", func() bool {
+		recs := aliceRecords()
+		return len(recs) == 1 && strings.Contains(recs[0], `"c":0`)
+	})
+	tabB := mustDial(t, b.URL, "/presence", devAuth("alice"))
+	// The new tab's own state: the status outlived the reconnect.
+	var st events.PresenceState
+	tabB.next(ctx, "status", &st)
+	if st.Status != events.StatusBusy || st.Connections != 1 {
+		t.Fatalf("the tab on b starts with %+v; want busy, 1 connection", st)
+	}
+	// a's grace period ends (its record goes), alice being on b.
+	testutil.WaitFor(t, "a's grace period over", func() bool {
+		recs := aliceRecords()
+		return len(recs) == 1 && strings.Contains(recs[0], `"c":1`)
+	})
+	tabB.callInto("setStatus", events.SetStatusRequest{Status: events.UserAway}, &own)
+	expect("away/1") // nothing came between: no offline, no online again
+	closed := time.Now()
+	tabB.close()
+	expect("offline")
+	if d := time.Since(closed); d < grace {
+		t.Fatalf("offline after %v; want the grace period (%v) first", d, grace)
+	}
+	for i, w := range watchers {
+		if n := w.count("status"); n != 0 {
+			t.Fatalf("watcher on node %d has %d more status events", i, n)
+		}
 	}
 }

@@ -27,6 +27,8 @@
 // first reader and ended by the last one's release or by Shutdown; Close
 // waits for them. A stream is written by its own HTTP handler goroutine.
 // Lock: roomFeeds.mu guards the feeds and their readers; offers run under
-// it and never block. The chat core calls the observer under a room lock
-// (core's lock order: room lock before roomFeeds.mu).
+// it and never block. The chat core calls the message observer under its
+// locks and the join/leave observers from a room slot's announcement
+// queue, in transition order, after the room lock (core/doc.go); none of
+// them is called with roomFeeds.mu held, and roomFeeds.mu is taken last.
 package sse
