@@ -90,6 +90,21 @@ func (e *env) waitParked(s *Session) {
 	})
 }
 
+// parkedGET starts a parking server with cfg, opens a polling session and
+// sends its GET on a raw keep-alive connection, returning once that GET is
+// parked.
+func parkedGET(t *testing.T, cfg Config) (*env, *pollClient, *recorder, *rawHTTP) {
+	skipWithoutPark(t)
+	t.Parallel()
+	e := newEnvServer(t, cfg, true)
+	c := e.openPolling()
+	rec := e.session(c.sid)
+	raw := e.dialRaw()
+	raw.send(http.MethodGet, pollTarget(c.sid), "")
+	e.waitParked(rec.sess)
+	return e, c, rec, raw
+}
+
 func TestParkedPollAnsweredBySendOnSameConnection(t *testing.T) {
 	skipWithoutPark(t)
 	t.Parallel()
@@ -175,17 +190,10 @@ func headerString(h http.Header) string {
 }
 
 func TestParkedPollAnsweredByPing(t *testing.T) {
-	skipWithoutPark(t)
-	t.Parallel()
 	cfg := parkConfig()
 	cfg.PingInterval = 150 * time.Millisecond
 	cfg.PingTimeout = 5 * time.Second
-	e := newEnvServer(t, cfg, true)
-	c := e.openPolling()
-	rec := e.session(c.sid)
-	raw := e.dialRaw()
-	raw.send(http.MethodGet, pollTarget(c.sid), "")
-	e.waitParked(rec.sess)
+	e, c, rec, raw := parkedGET(t, cfg)
 	if res, body := raw.read(); res.StatusCode != http.StatusOK || body != "2" {
 		t.Fatalf("parked GET: %d %q, want the ping", res.StatusCode, body)
 	}
@@ -200,14 +208,7 @@ func TestParkedPollAnsweredByPing(t *testing.T) {
 }
 
 func TestParkedPollAnsweredByClose(t *testing.T) {
-	skipWithoutPark(t)
-	t.Parallel()
-	e := newEnvServer(t, parkConfig(), true)
-	c := e.openPolling()
-	rec := e.session(c.sid)
-	raw := e.dialRaw()
-	raw.send(http.MethodGet, pollTarget(c.sid), "")
-	e.waitParked(rec.sess)
+	_, c, rec, raw := parkedGET(t, parkConfig())
 	rec.sess.Close(ReasonForcedClose)
 	if res, body := raw.read(); res.StatusCode != http.StatusOK || body != "1" {
 		t.Fatalf("parked GET: %d %q, want the close packet", res.StatusCode, body)
@@ -224,14 +225,7 @@ func TestParkedPollAnsweredByClose(t *testing.T) {
 }
 
 func TestParkedPollHangUpClosesTransport(t *testing.T) {
-	skipWithoutPark(t)
-	t.Parallel()
-	e := newEnvServer(t, parkConfig(), true)
-	c := e.openPolling()
-	rec := e.session(c.sid)
-	raw := e.dialRaw()
-	raw.send(http.MethodGet, pollTarget(c.sid), "")
-	e.waitParked(rec.sess)
+	e, _, rec, raw := parkedGET(t, parkConfig())
 	_ = raw.conn.Close() // the client goes away
 	if reason := rec.waitClose(t); reason != ReasonTransportError {
 		t.Fatalf("reason %q, want %q", reason, ReasonTransportError)
@@ -263,14 +257,7 @@ func TestParkedPollReplaysPipelinedRequest(t *testing.T) {
 }
 
 func TestParkedPollServerClose(t *testing.T) {
-	skipWithoutPark(t)
-	t.Parallel()
-	e := newEnvServer(t, parkConfig(), true)
-	c := e.openPolling()
-	rec := e.session(c.sid)
-	raw := e.dialRaw()
-	raw.send(http.MethodGet, pollTarget(c.sid), "")
-	e.waitParked(rec.sess)
+	e, _, rec, raw := parkedGET(t, parkConfig())
 
 	// As server.Shutdown does: the engine first, then the HTTP server.
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
@@ -298,14 +285,7 @@ func TestParkedPollServerClose(t *testing.T) {
 }
 
 func TestParkedPollHTTPShutdownFirst(t *testing.T) {
-	skipWithoutPark(t)
-	t.Parallel()
-	e := newEnvServer(t, parkConfig(), true)
-	c := e.openPolling()
-	rec := e.session(c.sid)
-	raw := e.dialRaw()
-	raw.send(http.MethodGet, pollTarget(c.sid), "")
-	e.waitParked(rec.sess)
+	e, _, rec, raw := parkedGET(t, parkConfig())
 
 	// http.Server.Shutdown does not know hijacked connections: it returns
 	// at once, closing the listener; the engine's Close still answers the
